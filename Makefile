@@ -1,0 +1,41 @@
+# edgebench: make install && make bench ; make test
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEVICE ?= host
+SUITE ?=
+OUT ?= out
+ARCH := $(shell uname -m)
+EXTRAS := onnxruntime,openvino,litert,parquet,quality,dev
+ifeq ($(ARCH),x86_64)
+EXTRAS := $(EXTRAS),convert
+endif
+
+.PHONY: install system-deps bench bench-pytest report test lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	bash scripts/install-system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+bench: install
+	$(BIN)/edgebench run $(if $(SUITE),$(SUITE),suites/default.yaml) --device $(DEVICE) --out $(OUT)
+
+report: install
+	$(BIN)/edgebench report --out $(OUT) -o $(OUT)/report.html
+
+test: install
+	@# pytest exits 5 when it collects nothing: that is a broken suite, not a pass.
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): the suite is broken" >&2; fi; exit $$rc
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(OUT) .pytest_cache

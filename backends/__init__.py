@@ -1,0 +1,44 @@
+"""Runtime adapters. Each module defines one ``Backend`` subclass; the registry finds them.
+
+Adding a backend means adding one module here (and its tests): nothing else is edited.
+Importing a module never imports its runtime, so discovery is cheap and works everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+
+from backends.base import Backend, BackendError
+
+_NOT_ADAPTERS = {"base"}
+
+
+@cache
+def registry() -> dict[str, type[Backend]]:
+    """name -> adapter class, for every module in this package."""
+    found: dict[str, type[Backend]] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name in _NOT_ADAPTERS or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Backend) and obj is not Backend and obj.name:
+                if obj.__module__ == module.__name__:
+                    found[obj.name] = obj
+    return dict(sorted(found.items()))
+
+
+def get_backend(name: str) -> type[Backend]:
+    backends = registry()
+    if name not in backends:
+        raise BackendError(
+            f"unknown backend {name!r}: expected one of {', '.join(backends)}; "
+            "run 'edgebench backends' to see what runs here"
+        )
+    return backends[name]
+
+
+def names() -> list[str]:
+    return list(registry())

@@ -1,0 +1,214 @@
+"""The contract every runtime adapter fulfils, and the plain types adapters share.
+
+An adapter prepares (converts/quantizes) a model for one precision, loads it, and answers
+inference calls with float numpy arrays whatever the artifact's own dtypes and layout. It never
+times itself: the harness owns the clock. Its runtime is imported lazily inside methods, so
+``import backends.<name>`` works on a machine where the runtime is not installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int8-dynamic", "int8-mixed")
+
+Feeds = Mapping[str, np.ndarray]
+
+
+class BackendError(RuntimeError):
+    """An adapter could not do what was asked; the message says what, why and what to do."""
+
+
+class UnsupportedVariant(BackendError):
+    """This backend cannot produce or run the requested precision/format: the run is skipped."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output. ``shape`` holds ints, or strings/None for dynamic dims."""
+
+    name: str
+    shape: tuple[int | str | None, ...]
+    dtype: str  # numpy dtype name as the artifact stores it: "float32", "int8", "int64", ...
+    layout: str | None = None  # e.g. "NCHW" / "NHWC" when known
+
+    @property
+    def is_static(self) -> bool:
+        return all(isinstance(d, int) and d >= 0 for d in self.shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "layout": self.layout}
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What ``probe()`` found: whether the runtime can run here and, if not, why in words."""
+
+    available: bool
+    version: str | None = None
+    devices: tuple[str, ...] = ()  # execution providers / device names this install offers
+    reason: str | None = None  # filled when not available (or partly available)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["devices"] = list(self.devices)
+        d["details"] = dict(self.details)
+        return d
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A precision of a model plus the settings that produce it (quantization options, ...)."""
+
+    precision: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def key(self) -> str:
+        blob = json.dumps({"precision": self.precision, "settings": dict(self.settings)}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"precision": self.precision, "settings": dict(self.settings)}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """The model as the user gave it: a file (onnx, tflite, OpenVINO xml, ...)."""
+
+    path: Path
+    name: str
+    sha256: str
+    format: str  # "onnx" | "tflite" | "openvino" | ...
+    # Inputs whose dims the user fixed, e.g. {"mel": (1, 80, 200)}; dynamic dims are resolved here.
+    input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    # Per-output kind for quality scoring ("tensor" | "image" | "video" | "audio").
+    output_kinds: Mapping[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def from_path(path: str | Path, name: str | None = None, **kwargs: Any) -> ModelSource:
+        p = Path(path)
+        return ModelSource(path=p, name=name or p.stem, sha256=file_sha256(p), format=format_of(p), **kwargs)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """What ``prepare`` produced: a file the backend can load, cached by content hash."""
+
+    path: Path
+    format: str
+    precision: str
+    source_sha256: str
+    bytes: int
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "precision": self.precision,
+            "source_sha256": self.source_sha256,
+            "bytes": self.bytes,
+            "metadata": dict(self.metadata),
+        }
+
+
+def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def artifact_bytes(path: str | Path) -> int:
+    """Size on disk; for a folder or an IR (.xml + .bin) the sum of its files."""
+    p = Path(path)
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    total = p.stat().st_size
+    if p.suffix == ".xml" and p.with_suffix(".bin").exists():
+        total += p.with_suffix(".bin").stat().st_size
+    return total
+
+
+_FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".xml": "openvino", ".engine": "tensorrt", ".plan": "tensorrt"}
+
+
+def format_of(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise BackendError(
+            f"cannot tell the model format of {path}: expected one of "
+            f"{', '.join(sorted(_FORMATS))}, found {suffix or 'no suffix'}; rename the file or convert it"
+        )
+    return _FORMATS[suffix]
+
+
+class Backend(ABC):
+    """One inference runtime. Public methods hold the policy; subclasses fill the hooks.
+
+    Lifecycle: ``probe()`` (cheap, no model) → ``prepare()`` (may be slow; cached) →
+    ``load()`` → ``inputs()/outputs()`` → ``infer()`` … → ``close()``.
+    """
+
+    #: registry name used on the command line (``--backend NAME``)
+    name: ClassVar[str] = ""
+    #: model formats ``prepare`` accepts as a source
+    source_formats: ClassVar[tuple[str, ...]] = ("onnx",)
+    #: precisions this backend can prepare from an fp32 source
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: dict[str, Any] = dict(options or {})
+
+    @classmethod
+    @abstractmethod
+    def probe(cls) -> Availability:
+        """Is the runtime installed and usable here? Never raises."""
+
+    def version(self) -> str | None:
+        return self.probe().version
+
+    @abstractmethod
+    def prepare(
+        self,
+        model: ModelSource,
+        variant: Variant,
+        calibration: Iterable[Feeds] | None,
+        cache_dir: Path,
+    ) -> Artifact:
+        """Turn the source model into a loadable artifact of ``variant`` (convert/quantize)."""
+
+    @abstractmethod
+    def load(self, artifact: Artifact) -> None:
+        """Load/compile the artifact (timed by the runner as the load phase)."""
+
+    @abstractmethod
+    def inputs(self) -> list[TensorSpec]: ...
+
+    @abstractmethod
+    def outputs(self) -> list[TensorSpec]: ...
+
+    @abstractmethod
+    def infer(self, feeds: Feeds) -> dict[str, np.ndarray]:
+        """Run once. ``feeds`` are float (or integer-id) arrays by input name; returns float arrays."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the session; default does nothing."""
+
+    def run_info(self) -> dict[str, Any]:
+        """Backend facts worth recording with the run (providers, threads, device...)."""
+        return {}
+
+    def warnings(self) -> list[str]:
+        """Warnings about this configuration (e.g. a precision emulated in software)."""
+        return []

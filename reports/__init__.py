@@ -1,0 +1,1 @@
+"""Records into terminal tables, Markdown and self-contained HTML reports."""

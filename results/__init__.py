@@ -1,0 +1,1 @@
+"""Run records, statistics, the SQLite store, comparisons and regression checks."""
