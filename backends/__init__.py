@@ -24,9 +24,9 @@ def registry() -> dict[str, type[Backend]]:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, Backend) and obj is not Backend and obj.name:
-                if obj.__module__ == module.__name__:
-                    found[obj.name] = obj
+            is_adapter = isinstance(obj, type) and issubclass(obj, Backend) and obj is not Backend
+            if is_adapter and obj.name and obj.__module__ == module.__name__:
+                found[obj.name] = obj
     return dict(sorted(found.items()))
 
 

@@ -153,6 +153,26 @@ def format_of(path: str | Path) -> str:
     return _FORMATS[suffix]
 
 
+def onnx_io_specs(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """Input and output specs read from an ONNX file's graph (no runtime needed)."""
+    import onnx
+    from onnx import helper
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and friends
+        raise BackendError(f"{path} is not a readable ONNX model ({exc}); re-export it") from exc
+    initializers = {i.name for i in model.graph.initializer}
+
+    def spec(value) -> TensorSpec:
+        t = value.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim)
+        return TensorSpec(value.name, dims, np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)).name)
+
+    inputs = [spec(v) for v in model.graph.input if v.name not in initializers]
+    return inputs, [spec(v) for v in model.graph.output]
+
+
 class Backend(ABC):
     """One inference runtime. Public methods hold the policy; subclasses fill the hooks.
 

@@ -28,7 +28,8 @@ class Samples:
             self.channels.setdefault(name, []).append(value)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "t_ns": list(self.t_ns), "channels": dict(self.channels), "meta": dict(self.meta)}
+        return {"source": self.source, "t_ns": list(self.t_ns), "channels": dict(self.channels),
+                "meta": dict(self.meta)}
 
 
 class Sampler(ABC):

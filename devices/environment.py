@@ -75,7 +75,7 @@ def git_commit(start: str | None = None) -> str | None:
 def capture_environment(edgebench_version: str | None = None) -> dict[str, Any]:
     uname = platform.uname()
     return {
-        "os": f"{uname.system} {platform.freedesktop_os_release().get('PRETTY_NAME', '') if hasattr(platform, 'freedesktop_os_release') and _has_os_release() else ''}".strip(),
+        "os": _os_name(),
         "kernel": uname.release,
         "machine": uname.machine,
         "hostname": uname.node,
@@ -87,9 +87,9 @@ def capture_environment(edgebench_version: str | None = None) -> dict[str, Any]:
     }
 
 
-def _has_os_release() -> bool:
+def _os_name() -> str:
     try:
-        platform.freedesktop_os_release()
-        return True
-    except OSError:
-        return False
+        pretty = platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except (OSError, AttributeError):  # not Linux, or Python < 3.10
+        pretty = ""
+    return f"{platform.system()} {pretty}".strip()

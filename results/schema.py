@@ -33,6 +33,10 @@ def unavailable(reason: str, **figures: Any) -> dict[str, Any]:
     return {**{k: None for k in figures}, "reason": reason}
 
 
+def _nones(names: tuple[str, ...]) -> dict[str, None]:
+    return dict.fromkeys(names)
+
+
 POWER_FIELDS = ("mean_w", "peak_w", "idle_w", "energy_j", "energy_per_inference_mj", "source", "sample_hz")
 THERMAL_FIELDS = ("start_c", "end_c", "throttled")
 
@@ -63,8 +67,8 @@ class RunRecord:
     memory: dict[str, Any] = field(default_factory=dict)
     artifact_bytes: int | None = None
     artifact: dict[str, Any] = field(default_factory=dict)
-    power: dict[str, Any] = field(default_factory=lambda: unavailable("not measured", **dict.fromkeys(POWER_FIELDS)))
-    thermal: dict[str, Any] = field(default_factory=lambda: unavailable("not measured", **dict.fromkeys(THERMAL_FIELDS)))
+    power: dict[str, Any] = field(default_factory=lambda: unavailable("not measured", **_nones(POWER_FIELDS)))
+    thermal: dict[str, Any] = field(default_factory=lambda: unavailable("not measured", **_nones(THERMAL_FIELDS)))
     quality: dict[str, Any] = field(default_factory=lambda: {"reason": "not scored"})
     gates: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,265 @@
+"""Suites: models × backends × precisions × runner settings, read from YAML and validated.
+
+Every error names the file, the key path, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends.base import PRECISIONS
+from harness.errors import UsageError
+
+OUTPUT_KINDS = ("tensor", "image", "video", "audio")
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """How long and how to measure. Defaults suit a small board: enough iterations for p90, a few
+    seconds of steady state, a cap so a slow model cannot hold the suite hostage."""
+
+    warmup: int = 10
+    min_iterations: int = 64
+    min_duration_s: float = 2.0
+    max_duration_s: float = 60.0
+    timeout_s: float = 900.0
+    fresh_inputs: bool = False
+    threads: int | None = None
+    cooldown_s: float = 0.0
+    idle_s: float = 1.0
+
+    def merged(self, overrides: dict[str, Any]) -> RunnerSettings:
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **given)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    calibration: int = 100
+    calibration_dir: str | None = None
+    evaluation: int = 8
+    seed: int = 0
+    # Below this SQNR (or with NaN/Inf outputs) a run gets a warning in its record.
+    fidelity_floor_db: float = 10.0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    path: str | None = None
+    zoo: str | None = None
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    output_kinds: dict[str, str] = field(default_factory=dict)
+    variants: dict[str, str] = field(default_factory=dict)  # precision -> prebuilt file
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrecisionSpec:
+    name: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    models: list[ModelSpec]
+    backends: list[BackendSpec]
+    precisions: list[PrecisionSpec]
+    runner: RunnerSettings = RunnerSettings()
+    data: DataSettings = DataSettings()
+    gates: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    path: str | None = None
+
+
+class _Checker:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, expected: str, found: Any) -> UsageError:
+        shown = repr(found) if not isinstance(found, str) else f"'{found}'"
+        return UsageError(f"{self.source}: at '{key}': expected {expected}, found {shown}")
+
+    def mapping(self, value: Any, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, "a mapping (key: value)", value)
+        return value
+
+    def seq(self, value: Any, key: str) -> list[Any]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(key, "a non-empty list", value)
+        return value
+
+    def keys(self, value: dict[str, Any], key: str, allowed: set[str]) -> None:
+        unknown = set(value) - allowed
+        if unknown:
+            raise self.fail(f"{key}.{sorted(unknown)[0]}" if key else sorted(unknown)[0],
+                            f"one of the keys {', '.join(sorted(allowed))}", sorted(unknown)[0])
+
+    def shape(self, value: Any, key: str) -> tuple[int, ...]:
+        if isinstance(value, str):
+            try:
+                return tuple(int(d) for d in value.lower().split("x"))
+            except ValueError:
+                raise self.fail(key, "a shape like [1, 3, 224, 224] or '1x3x224x224'", value) from None
+        if not isinstance(value, list) or not all(isinstance(d, int) and d > 0 for d in value):
+            raise self.fail(key, "a shape: a list of positive integers", value)
+        return tuple(value)
+
+
+def _runner_settings(raw: Any, chk: _Checker, key: str) -> RunnerSettings:
+    raw = chk.mapping(raw, key)
+    types = {f.name: f.type for f in dataclasses.fields(RunnerSettings)}
+    chk.keys(raw, key, set(types))
+    values: dict[str, Any] = {}
+    for k, v in raw.items():
+        kind = types[k]
+        if v is None:
+            continue
+        if "bool" in kind:
+            if not isinstance(v, bool):
+                raise chk.fail(f"{key}.{k}", "true or false", v)
+        elif "int" in kind and "float" not in kind:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise chk.fail(f"{key}.{k}", "a non-negative integer", v)
+        elif not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+            raise chk.fail(f"{key}.{k}", "a non-negative number (seconds)", v)
+        values[k] = v
+    settings = RunnerSettings().merged(values)
+    if settings.max_duration_s < settings.min_duration_s:
+        raise chk.fail(f"{key}.max_duration_s", f"at least min_duration_s ({settings.min_duration_s})",
+                       settings.max_duration_s)
+    return settings
+
+
+def _data_settings(raw: Any, chk: _Checker, key: str) -> DataSettings:
+    raw = chk.mapping(raw, key)
+    chk.keys(raw, key, {"calibration", "calibration_dir", "evaluation", "seed", "fidelity_floor_db"})
+    for k in ("calibration", "evaluation", "seed"):
+        if k in raw and (not isinstance(raw[k], int) or isinstance(raw[k], bool) or raw[k] < 0):
+            raise chk.fail(f"{key}.{k}", "a non-negative integer", raw[k])
+    if raw.get("calibration") == 0:
+        raise chk.fail(f"{key}.calibration", "at least 1 calibration sample", 0)
+    return DataSettings(**raw)
+
+
+def _model(raw: Any, chk: _Checker, key: str, base: Path) -> ModelSpec:
+    if isinstance(raw, str):
+        raw = {"zoo": raw} if not raw.endswith((".onnx", ".tflite", ".xml")) else {"path": raw}
+    raw = chk.mapping(raw, key)
+    chk.keys(raw, key, {"zoo", "path", "name", "inputs", "outputs", "variants"})
+    sources = [k for k in ("zoo", "path", "variants") if k in raw]
+    if len(sources) != 1:
+        raise chk.fail(key, "exactly one of 'zoo', 'path' or 'variants'", sorted(raw))
+    inputs = {}
+    for name, shape in chk.mapping(raw.get("inputs", {}), f"{key}.inputs").items():
+        inputs[name] = chk.shape(shape, f"{key}.inputs.{name}")
+    outputs = chk.mapping(raw.get("outputs", {}), f"{key}.outputs")
+    for name, kind in outputs.items():
+        if kind not in OUTPUT_KINDS:
+            raise chk.fail(f"{key}.outputs.{name}", f"one of {', '.join(OUTPUT_KINDS)}", kind)
+
+    def resolve(p: Any, k: str) -> str:
+        # Relative paths are read from the suite file's folder, else from the working directory.
+        if not isinstance(p, str) or not p:
+            raise chk.fail(k, "a file path", p)
+        path = Path(p)
+        if path.is_absolute():
+            return str(path)
+        beside_suite = base / path
+        return str(beside_suite if beside_suite.exists() or not path.exists() else path.resolve())
+
+    if "zoo" in raw:
+        from harness import zoo
+
+        if raw["zoo"] not in zoo.names():
+            raise chk.fail(f"{key}.zoo", f"a zoo model ({', '.join(zoo.names())})", raw["zoo"])
+        return ModelSpec(name=raw.get("name", raw["zoo"]), zoo=raw["zoo"], input_shapes=inputs, output_kinds=outputs)
+    if "path" in raw:
+        path = resolve(raw["path"], f"{key}.path")
+        return ModelSpec(name=raw.get("name", Path(path).stem), path=path, input_shapes=inputs, output_kinds=outputs)
+    variants = chk.mapping(raw["variants"], f"{key}.variants")
+    for precision in variants:
+        if precision not in PRECISIONS:
+            raise chk.fail(f"{key}.variants.{precision}", f"a precision ({', '.join(PRECISIONS)})", precision)
+    if "fp32" not in variants:
+        raise chk.fail(f"{key}.variants", "an fp32 entry: the reference the others are scored against",
+                       sorted(variants))
+    if "name" not in raw:
+        raise chk.fail(f"{key}.name", "a name for a model declared by its variants", None)
+    files = {p: resolve(f, f"{key}.variants.{p}") for p, f in variants.items()}
+    return ModelSpec(name=raw["name"], variants=files, input_shapes=inputs, output_kinds=outputs)
+
+
+def _named(raw: Any, chk: _Checker, key: str, options_key: str | None) -> tuple[str, dict[str, Any]]:
+    if isinstance(raw, str):
+        return raw, {}
+    raw = dict(chk.mapping(raw, key))
+    if "name" not in raw or not isinstance(raw["name"], str):
+        raise chk.fail(f"{key}.name", "a name", raw.get("name"))
+    name = raw.pop("name")
+    if options_key is not None:
+        chk.keys(raw, key, {options_key})
+        return name, dict(chk.mapping(raw.get(options_key, {}), f"{key}.{options_key}"))
+    return name, raw
+
+
+def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) -> Suite:
+    import backends
+
+    chk = _Checker(source)
+    data = chk.mapping(data, "")
+    chk.keys(data, "", {"name", "description", "runner", "data", "models", "backends", "precisions", "gates"})
+    base = base or Path.cwd()
+    name = data.get("name") or Path(source).stem
+    models = [_model(m, chk, f"models[{i}]", base) for i, m in enumerate(chk.seq(data.get("models"), "models"))]
+    known = backends.names()
+    backend_specs = []
+    for i, raw in enumerate(chk.seq(data.get("backends", ["onnxruntime"]), "backends")):
+        bname, options = _named(raw, chk, f"backends[{i}]", "options")
+        if bname not in known:
+            raise chk.fail(f"backends[{i}]", f"a backend ({', '.join(known)})", bname)
+        backend_specs.append(BackendSpec(bname, options))
+    precision_specs = []
+    for i, raw in enumerate(chk.seq(data.get("precisions", ["fp32"]), "precisions")):
+        pname, settings = _named(raw, chk, f"precisions[{i}]", None)
+        if pname not in PRECISIONS:
+            raise chk.fail(f"precisions[{i}]", f"a precision ({', '.join(PRECISIONS)})", pname)
+        precision_specs.append(PrecisionSpec(pname, settings))
+    gates = chk.mapping(data.get("gates", {}), "gates")
+    for metric, spec in gates.items():
+        if not isinstance(spec, str):
+            raise chk.fail(f"gates.{metric}", "a condition like '>= 25'", spec)
+    return Suite(
+        name=str(name),
+        description=str(data.get("description", "")),
+        models=models,
+        backends=backend_specs,
+        precisions=precision_specs,
+        runner=_runner_settings(data.get("runner", {}), chk, "runner"),
+        data=_data_settings(data.get("data", {}), chk, "data"),
+        gates={str(k): str(v) for k, v in gates.items()},
+        path=source,
+    )
+
+
+def load_suite(path: str | Path) -> Suite:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"suite file {p} does not exist; pass a YAML suite (see suites/quick.yaml)")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{p}: not valid YAML: {exc}") from exc
+    return parse_suite(data, str(p), p.parent)

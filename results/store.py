@@ -1,0 +1,219 @@
+"""SQLite store of run records: one row per run, raw samples in a side table.
+
+WAL mode so a report can read while a suite writes. Each save is one transaction, so an
+interrupted suite never leaves a half-written run. The schema version lives in ``PRAGMA
+user_version``; ``MIGRATIONS[i]`` takes a store from version i to i+1.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from results.schema import RunRecord, flatten, sanitize
+
+STORE_VERSION = 1
+
+MIGRATIONS: list[Sequence[str]] = [
+    # 0 -> 1: the first layout
+    (
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            suite TEXT,
+            status TEXT NOT NULL,
+            model TEXT,
+            backend TEXT,
+            precision TEXT,
+            device TEXT,
+            record TEXT NOT NULL
+        )""",
+        "CREATE INDEX runs_created ON runs(created_at)",
+        "CREATE INDEX runs_suite ON runs(suite)",
+        """CREATE TABLE samples (
+            run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+            series TEXT NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (run_id, series)
+        )""",
+    ),
+]
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked; the message says what to do."""
+
+
+class ResultStore:
+    def __init__(self, path: str | Path, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"no result store at {self.path}: run 'edgebench run' first, or pass --out DIR")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is not a readable edgebench store ({exc}); point --out at another folder"
+            ) from exc
+
+    # -- schema ---------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > STORE_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer edgebench (store version {version}, this one reads up to "
+                f"{STORE_VERSION}); upgrade edgebench"
+            )
+        for target in range(version, STORE_VERSION):
+            with self._db:
+                for statement in MIGRATIONS[target]:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {target + 1}")
+
+    @property
+    def version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing --------------------------------------------------------------------------
+    def save(self, record: RunRecord) -> None:
+        """Store the record and its raw samples in one transaction."""
+        body = sanitize(record.to_dict(with_samples=False))
+        text = json.dumps(body, default=str, allow_nan=False)
+        series = {name: _pack(values) for name, values in (record.samples or {}).items()}
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    record.run_id,
+                    record.created_at,
+                    record.suite,
+                    record.status,
+                    record.model.get("name"),
+                    record.backend.get("name"),
+                    record.precision,
+                    record.device.get("name"),
+                    text,
+                ),
+            )
+            self._db.execute("DELETE FROM samples WHERE run_id = ?", (record.run_id,))
+            self._db.executemany(
+                "INSERT INTO samples VALUES (?,?,?)", [(record.run_id, k, v) for k, v in series.items()]
+            )
+
+    def attach(self, run_id: str, group: str, values: dict[str, Any]) -> RunRecord:
+        """Merge ``values`` into ``record.<group>`` (e.g. scores that arrive weeks later)."""
+        with self._db:
+            record = self.get(run_id, with_samples=False)
+            current = getattr(record, group, None)
+            if current is None or isinstance(current, dict):
+                merged = dict(current or {})
+                # A stale "not scored" reason must not outlive the scores that now exist.
+                if "reason" not in values and any(v is not None for v in values.values()):
+                    merged.pop("reason", None)
+                merged.update(values)
+                setattr(record, group, merged)
+            else:
+                raise StoreError(f"cannot attach to {group!r}: it is not a group of figures")
+            text = json.dumps(sanitize(record.to_dict()), default=str, allow_nan=False)
+            self._db.execute("UPDATE runs SET record = ? WHERE run_id = ?", (text, record.run_id))
+        return record
+
+    def replace_record(self, record: RunRecord) -> None:
+        """Rewrite a stored record's fields (samples untouched)."""
+        text = json.dumps(sanitize(record.to_dict()), default=str, allow_nan=False)
+        with self._db:
+            cur = self._db.execute("UPDATE runs SET record = ?, status = ? WHERE run_id = ?",
+                                   (text, record.status, record.run_id))
+            if cur.rowcount != 1:
+                raise StoreError(f"no run {record.run_id} in {self.path}")
+
+    # -- reading --------------------------------------------------------------------------
+    def resolve(self, run_id_or_prefix: str) -> str:
+        rows = self._db.execute(
+            "SELECT run_id FROM runs WHERE run_id LIKE ? ORDER BY run_id", (run_id_or_prefix.replace("%", "") + "%",)
+        ).fetchall()
+        exact = [r[0] for r in rows if r[0] == run_id_or_prefix]
+        if exact:
+            return exact[0]
+        if not rows:
+            raise StoreError(f"no run matches {run_id_or_prefix!r} in {self.path}; 'edgebench list' shows the runs")
+        if len(rows) > 1:
+            shown = ", ".join(r[0] for r in rows[:5])
+            raise StoreError(f"{run_id_or_prefix!r} matches {len(rows)} runs ({shown}…); give more characters")
+        return rows[0][0]
+
+    def get(self, run_id: str, with_samples: bool = True) -> RunRecord:
+        run_id = self.resolve(run_id)
+        row = self._db.execute("SELECT record FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        record = RunRecord.from_dict(json.loads(row[0]))
+        if with_samples:
+            record.samples = self.samples(run_id)
+        return record
+
+    def samples(self, run_id: str) -> dict[str, Any]:
+        rows = self._db.execute("SELECT series, data FROM samples WHERE run_id = ?", (run_id,)).fetchall()
+        return {series: _unpack(data) for series, data in rows}
+
+    def records(
+        self,
+        *,
+        suite: str | None = None,
+        run_ids: Iterable[str] | None = None,
+        since: str | None = None,
+        device: str | None = None,
+        model: str | None = None,
+        backend: str | None = None,
+        precision: str | None = None,
+        status: str | None = None,
+    ) -> list[RunRecord]:
+        where, args = [], []
+        for column, value in (("suite", suite), ("device", device), ("model", model), ("backend", backend),
+                              ("precision", precision), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if since is not None:
+            where.append("created_at >= ?")
+            args.append(since)
+        if run_ids is not None:
+            ids = [self.resolve(r) for r in run_ids]
+            where.append(f"run_id IN ({','.join('?' * len(ids))})")
+            args.extend(ids)
+        sql = "SELECT record FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY created_at, run_id"
+        return [RunRecord.from_dict(json.loads(r[0])) for r in self._db.execute(sql, args)]
+
+    def query(self, **filters: Any):  # -> pandas.DataFrame
+        """One row per run, nested groups flattened to dotted columns (``latency_ms.p50``)."""
+        import pandas as pd
+
+        rows = [flatten(r.to_dict()) for r in self.records(**filters)]
+        return pd.DataFrame(rows)
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+
+
+def _pack(values: Any) -> bytes:
+    return zlib.compress(json.dumps(sanitize(values), default=str, allow_nan=False).encode(), 6)
+
+
+def _unpack(blob: bytes) -> Any:
+    return json.loads(zlib.decompress(blob))
