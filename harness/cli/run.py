@@ -1,0 +1,177 @@
+"""``edgebench run``: a suite file, or one model given on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.cli.common import add_json, add_out, out_dir, print_json, store_path
+from harness.errors import GateFailed, UsageError
+
+DEFAULT_BACKEND_FOR_FORMAT = {".onnx": "onnxruntime", ".tflite": "litert", ".xml": "openvino"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="benchmark a suite or a model",
+                       description="Run a suite (YAML) or one model through backends and precisions; "
+                       "every run is stored in the output folder.")
+    p.add_argument("suite", nargs="?", metavar="SUITE", help="suite YAML file (e.g. suites/quick.yaml)")
+    p.add_argument("--model", metavar="PATH", help="a model file (.onnx, .tflite, OpenVINO .xml) instead of a suite")
+    p.add_argument("--backend", action="append", metavar="NAME", help="backend to use (repeatable)")
+    p.add_argument("--precision", action="append", metavar="NAME",
+                   help="fp32, fp16, int8, int8-dynamic, int8-mixed (repeatable)")
+    p.add_argument("--device", metavar="NAME", default=None, help="device profile (default: host)")
+    p.add_argument("--calib", metavar="DIR", help="calibration samples: a folder of .npy/.npz files")
+    p.add_argument("--shape", action="append", metavar="INPUT=1x3x224x224", default=[],
+                   help="fix an input's dynamic dims (repeatable)")
+    p.add_argument("--warmup", type=int, metavar="N")
+    p.add_argument("--min-iterations", type=int, metavar="N")
+    p.add_argument("--min-duration", type=float, metavar="S")
+    p.add_argument("--max-duration", type=float, metavar="S")
+    p.add_argument("--threads", type=int, metavar="N", help="inference threads passed to every backend")
+    p.add_argument("--timeout", type=float, metavar="S", help="per-run limit (prepare + load + measure)")
+    p.add_argument("--fresh-inputs", action="store_true", default=None,
+                   help="cycle through distinct inputs instead of repeating one")
+    p.add_argument("--evaluation", type=int, metavar="N", help="evaluation samples for quality (0: skip scoring)")
+    p.add_argument("--fail-on-gate", action="store_true", help="exit non-zero (3) when a quality gate fails")
+    add_out(p)
+    add_json(p)
+    p.set_defaults(func=run_command)
+
+
+def _parse_shapes(items: list[str]) -> dict[str, list[int]]:
+    shapes = {}
+    for item in items:
+        name, _, dims = item.partition("=")
+        try:
+            shapes[name] = [int(d) for d in dims.lower().split("x")]
+        except ValueError:
+            raise UsageError(f"--shape {item!r}: expected INPUT=1x3x224x224 (positive integers joined by x)") from None
+        if not name or not shapes[name] or min(shapes[name]) <= 0:
+            raise UsageError(f"--shape {item!r}: expected INPUT=1x3x224x224 (positive integers joined by x)")
+    return shapes
+
+
+def _suite_from_args(args: argparse.Namespace):
+    from harness.suite import load_suite, parse_suite
+
+    if args.suite and args.model:
+        raise UsageError("give a suite file or --model, not both")
+    if args.suite:
+        suite = load_suite(args.suite)
+        if args.backend or args.precision:
+            suite = _restrict(suite, args.backend, args.precision)
+        return suite
+    if not args.model:
+        raise UsageError("nothing to run: give a suite file (e.g. suites/quick.yaml) or --model PATH")
+    model = Path(args.model)
+    if not model.is_file():
+        raise UsageError(f"model file {model} does not exist; check the path")
+    backend = args.backend or [DEFAULT_BACKEND_FOR_FORMAT.get(model.suffix.lower(), "onnxruntime")]
+    raw: dict[str, Any] = {
+        "name": f"adhoc-{model.stem}",
+        "models": [{"path": str(model.resolve()), "inputs": _parse_shapes(args.shape)}],
+        "backends": backend,
+        "precisions": args.precision or ["fp32"],
+    }
+    if args.calib:
+        raw["data"] = {"calibration_dir": args.calib}
+    return parse_suite(raw, source="command line")
+
+
+def _restrict(suite, backends: list[str] | None, precisions: list[str] | None):
+    import dataclasses
+
+    chosen_b = [b for b in suite.backends if not backends or b.name in backends]
+    chosen_p = [p for p in suite.precisions if not precisions or p.name in precisions]
+    missing = sorted(set(backends or []) - {b.name for b in suite.backends}) + sorted(
+        set(precisions or []) - {p.name for p in suite.precisions})
+    if missing or not chosen_b or not chosen_p:
+        raise UsageError(f"{suite.path}: --backend/--precision {missing} not in the suite (it has backends "
+                         f"{[b.name for b in suite.backends]} and precisions {[p.name for p in suite.precisions]})")
+    return dataclasses.replace(suite, backends=chosen_b, precisions=chosen_p)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "warmup": args.warmup,
+        "min_iterations": args.min_iterations,
+        "min_duration_s": args.min_duration,
+        "max_duration_s": args.max_duration,
+        "threads": args.threads,
+        "timeout_s": args.timeout,
+        "fresh_inputs": args.fresh_inputs,
+    }
+
+
+def run_command(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from devices.environment import capture_environment
+    from devices.profiles import DeviceError, resolve
+    from devices.telemetry import Telemetry
+    from harness import __version__
+    from harness.plan import expand
+    from harness.runner import RunContext, interrupted_message, run_plan
+    from reports.table import summary_table
+    from results.store import ResultStore
+
+    for name, value in _overrides(args).items():
+        if value is not None and not isinstance(value, bool) and value < 0:
+            raise UsageError(f"--{name.replace('_s', '').replace('_', '-')} must not be negative, found {value}")
+    suite = _suite_from_args(args)
+    if args.calib:
+        suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, calibration_dir=args.calib))
+    if args.evaluation is not None:
+        suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, evaluation=args.evaluation))
+    try:
+        profile = resolve(args.device or "host")
+    except DeviceError as exc:
+        raise UsageError(str(exc)) from exc
+    out = out_dir(args)
+    plans = expand(suite, profile.name, _overrides(args), profile.runner_defaults)
+    context = RunContext(
+        out_dir=out,
+        environment=capture_environment(__version__),
+        device={"name": profile.name, **profile.facts()},
+        telemetry=Telemetry.for_profile(profile),
+    )
+    store = ResultStore(store_path(args))
+    records = []
+    show = sys.stderr.isatty() or not args.json
+    try:
+        for i, plan in enumerate(plans, 1):
+            if show:
+                print(f"[{i}/{len(plans)}] {plan.label} …", file=sys.stderr, flush=True)
+            started = time.monotonic()
+            record = run_plan(plan, context)
+            store.save(record)
+            records.append(record)
+            if show:
+                print(f"[{i}/{len(plans)}] {plan.label}: {_one_line(record)} ({time.monotonic() - started:.0f} s)",
+                      file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print(f"edgebench: {interrupted_message(len(records))}", file=sys.stderr)
+        return 130
+    finally:
+        store.close()
+    if args.json:
+        print_json([r.to_dict() for r in records])
+    else:
+        print(summary_table(records))
+        print(f"\n{len(records)} run(s) stored in {store_path(args)}; see them with "
+              f"'edgebench list --out {out}' and 'edgebench show RUN_ID --out {out}'")
+    failed_gates = [r for r in records for g in r.gates.values() if g.get("passed") is False]
+    if args.fail_on_gate and failed_gates:
+        raise GateFailed(f"{len(failed_gates)} run(s) failed a quality gate")
+    return 1 if any(r.status == "failed" for r in records) else 0
+
+
+def _one_line(record) -> str:
+    if record.status != "ok":
+        return f"{record.status}: {record.reason}"
+    lat = record.latency_ms or {}
+    return f"ok, p50 {lat.get('p50', float('nan')):.2f} ms over {lat.get('n')} iterations"

@@ -1,0 +1,87 @@
+"""Run plans: one model × backend × precision with everything the runner needs, and how a suite
+expands into them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends.base import ModelSource, Variant, format_of
+from harness.errors import UsageError
+from harness.suite import BackendSpec, DataSettings, ModelSpec, PrecisionSpec, RunnerSettings, Suite
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    model: ModelSpec
+    backend: BackendSpec
+    precision: PrecisionSpec
+    runner: RunnerSettings = RunnerSettings()
+    data: DataSettings = DataSettings()
+    device: str = "host"
+    suite: str | None = None
+    gates: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model.name} · {self.backend.name} · {self.precision.name}"
+
+    def variant(self) -> Variant:
+        settings: dict[str, Any] = dict(self.precision.settings)
+        if self.precision.name in self.model.variants:
+            settings["prebuilt"] = True
+        return Variant(self.precision.name, settings)
+
+    def backend_options(self) -> dict[str, Any]:
+        options = dict(self.backend.options)
+        if self.runner.threads is not None:
+            options.setdefault("threads", self.runner.threads)
+        return options
+
+
+def model_source(spec: ModelSpec, precision: str, zoo_dir: Path) -> ModelSource:
+    """The file a run starts from: the zoo export, the given file, or the declared variant file."""
+    if spec.zoo:
+        from harness import zoo
+
+        path = zoo.get(spec.zoo).export(zoo_dir)
+        kinds = {**zoo.get(spec.zoo).output_kinds, **spec.output_kinds}
+    elif spec.variants:
+        path = Path(spec.variants.get(precision) or spec.variants["fp32"])
+        kinds = dict(spec.output_kinds)
+    else:
+        path = Path(spec.path or "")
+        kinds = dict(spec.output_kinds)
+    check_model_file(path)
+    return ModelSource.from_path(path, name=spec.name, input_shapes=dict(spec.input_shapes), output_kinds=kinds)
+
+
+def reference_source(spec: ModelSpec, zoo_dir: Path) -> ModelSource:
+    """The fp32 model whose outputs every variant of ``spec`` is scored against."""
+    return model_source(spec, "fp32", zoo_dir)
+
+
+def check_model_file(path: Path) -> None:
+    if not path.is_file():
+        raise UsageError(f"model file {path} does not exist; check the path (relative paths in a suite are read "
+                         "from the suite file's folder)")
+    format_of(path)  # raises with the list of known suffixes
+    if path.stat().st_size == 0:
+        raise UsageError(f"model file {path} is empty; re-export it")
+
+
+def expand(suite: Suite, device: str = "host", runner_overrides: dict[str, Any] | None = None,
+           device_defaults: dict[str, Any] | None = None) -> list[RunPlan]:
+    """Suite × device -> plans. Precedence of runner settings: device defaults < suite < command line."""
+    suite_given = {f.name: getattr(suite.runner, f.name) for f in dataclasses.fields(RunnerSettings)
+                   if getattr(suite.runner, f.name) != getattr(RunnerSettings(), f.name)}
+    runner = RunnerSettings().merged(device_defaults or {}).merged(suite_given).merged(runner_overrides or {})
+    return [
+        RunPlan(model=m, backend=b, precision=p, runner=runner, data=suite.data, device=device, suite=suite.name,
+                gates=dict(suite.gates))
+        for m in suite.models
+        for b in suite.backends
+        for p in suite.precisions
+    ]
