@@ -31,6 +31,9 @@ def registry() -> dict[str, type[Backend]]:
 
 
 def get_backend(name: str) -> type[Backend]:
+    """A registered adapter by name, or an out-of-tree one given as ``package.module:ClassName``."""
+    if ":" in name:
+        return _load_external(name)
     backends = registry()
     if name not in backends:
         raise BackendError(
@@ -42,3 +45,14 @@ def get_backend(name: str) -> type[Backend]:
 
 def names() -> list[str]:
     return list(registry())
+
+
+def _load_external(spec: str) -> type[Backend]:
+    module_name, _, class_name = spec.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise BackendError(f"cannot load backend {spec!r} ({exc}); expected 'package.module:ClassName'") from exc
+    if not (isinstance(obj, type) and issubclass(obj, Backend)):
+        raise BackendError(f"{spec!r} is not a Backend subclass (see backends/base.py)")
+    return obj

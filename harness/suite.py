@@ -226,7 +226,7 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
     backend_specs = []
     for i, raw in enumerate(chk.seq(data.get("backends", ["onnxruntime"]), "backends")):
         bname, options = _named(raw, chk, f"backends[{i}]", "options")
-        if bname not in known:
+        if bname not in known and ":" not in bname:
             raise chk.fail(f"backends[{i}]", f"a backend ({', '.join(known)})", bname)
         backend_specs.append(BackendSpec(bname, options))
     precision_specs = []

@@ -1,0 +1,113 @@
+"""The runner with the null backend, real onnxruntime and deliberately faulty adapters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.plan import RunPlan
+from harness.runner import RunContext, _timed_loop, resolve_specs, run_plan
+from harness.suite import BackendSpec, DataSettings, ModelSpec, PrecisionSpec, RunnerSettings
+from backends.base import TensorSpec
+
+QUICK = RunnerSettings(warmup=2, min_iterations=20, min_duration_s=0.0, max_duration_s=5.0, timeout_s=60.0,
+                       idle_s=0.0)
+
+
+def plan_for(model_path, backend="onnxruntime", precision="fp32", runner=QUICK, evaluation=2):
+    return RunPlan(
+        model=ModelSpec(name="tiny", path=str(model_path)),
+        backend=BackendSpec(backend),
+        precision=PrecisionSpec(precision),
+        runner=runner,
+        data=DataSettings(evaluation=evaluation, calibration=4),
+    )
+
+
+def test_onnxruntime_run_records_phases_latency_and_memory(tiny_onnx, tmp_path):
+    record = run_plan(plan_for(tiny_onnx), RunContext(out_dir=tmp_path))
+    assert record.status == "ok", record.reason
+    assert record.latency_ms["n"] >= 20
+    assert len(record.samples["latency_ms"]) == record.latency_ms["n"]
+    assert record.latency_ms["min"] <= record.latency_ms["p50"] <= record.latency_ms["max"]
+    assert record.load_s > 0 and record.first_inference_ms > 0 and record.prepare_s >= 0
+    assert record.memory["peak_rss_bytes"] > 10_000_000  # a Python process with onnxruntime loaded
+    assert record.memory["ru_maxrss_bytes"] >= record.memory["steady_peak_rss_bytes"] * 0.9
+    assert record.artifact_bytes == tiny_onnx.stat().st_size
+    assert record.backend["version"]
+    # fp32 on its own reference runtime: identical outputs
+    assert record.quality["cosine"] == pytest.approx(1.0)
+    # unmeasured figures are None with a reason, never 0
+    assert record.power["energy_j"] is None and record.power["reason"]
+
+
+def test_null_backend_measures_harness_overhead(tiny_onnx, tmp_path):
+    record = run_plan(plan_for(tiny_onnx, backend="null", evaluation=0), RunContext(out_dir=tmp_path))
+    assert record.status == "ok", record.reason
+    assert record.latency_ms["p50"] < 1.0  # a null call is far below a millisecond even on a busy machine
+
+
+@pytest.mark.parametrize(
+    ("adapter", "expected"),
+    [
+        ("RaisingBackend", "kaboom from a faulty adapter"),
+        ("AbortingBackend", "SIGABRT"),
+        ("SegfaultingBackend", "SIGSEGV"),
+    ],
+)
+def test_faulty_adapter_becomes_failed_record(tiny_onnx, tmp_path, adapter, expected):
+    plan = plan_for(tiny_onnx, backend=f"tests.harness.faulty_backends:{adapter}", evaluation=0)
+    record = run_plan(plan, RunContext(out_dir=tmp_path))
+    assert record.status == "failed"
+    assert expected in record.reason
+    assert record.phase in ("first_inference", "warmup", "steady")
+
+
+def test_hanging_adapter_times_out(tiny_onnx, tmp_path):
+    runner = RunnerSettings(warmup=1, min_iterations=1, min_duration_s=0.0, max_duration_s=1.0, timeout_s=3.0,
+                            idle_s=0.0)
+    plan = plan_for(tiny_onnx, backend="tests.harness.faulty_backends:HangingBackend", runner=runner, evaluation=0)
+    record = run_plan(plan, RunContext(out_dir=tmp_path))
+    assert record.status == "failed"
+    assert "timed out" in record.reason and "load" in record.reason
+
+
+def test_unavailable_precision_is_skipped_with_reason(tmp_path):
+    from harness.suite import ModelSpec
+
+    plan = RunPlan(model=ModelSpec(name="pair", variants={"fp32": str(tmp_path / "x.onnx")}),
+                   backend=BackendSpec("onnxruntime"), precision=PrecisionSpec("int8"), runner=QUICK)
+    record = run_plan(plan, RunContext(out_dir=tmp_path))
+    assert record.status == "skipped"
+    assert "no int8 file" in record.reason
+
+
+def test_stop_rule_needs_iterations_and_duration():
+    calls = []
+    lat = _timed_loop(lambda f: calls.append(1), [{}], min_iterations=50, min_duration_s=0.0, max_duration_s=10)
+    assert len(lat) == 50 == len(calls)
+    # the cap wins over min_iterations
+    lat = _timed_loop(lambda f: None, [{}], min_iterations=10**9, min_duration_s=0.0, max_duration_s=0.05)
+    assert 0 < len(lat) < 10**9
+
+
+def test_resolve_specs_fixes_dynamic_dims_or_says_how():
+    specs = [TensorSpec("x", ("batch", 16), "float32")]
+    resolved, notes = resolve_specs(specs, {})
+    assert resolved[0].shape == (1, 16) and notes
+    resolved, notes = resolve_specs(specs, {"x": [4, 16]})
+    assert resolved[0].shape == (4, 16) and not notes
+    with pytest.raises(ValueError, match="does not fit"):
+        resolve_specs(specs, {"x": [4, 8]})
+    with pytest.raises(ValueError, match="--shape img=NxNx3"):
+        resolve_specs([TensorSpec("img", ("n", "h", 3), "float32")], {})
+    with pytest.raises(ValueError, match="model's inputs"):
+        resolve_specs(specs, {"nope": [1]})
+
+
+def test_fresh_inputs_cycles_distinct_arrays(tiny_onnx, tmp_path):
+    runner = RunnerSettings(warmup=0, min_iterations=32, min_duration_s=0.0, max_duration_s=5.0, timeout_s=60.0,
+                            fresh_inputs=True, idle_s=0.0)
+    record = run_plan(plan_for(tiny_onnx, runner=runner, evaluation=0), RunContext(out_dir=tmp_path))
+    assert record.status == "ok", record.reason
+    assert np.isfinite(record.latency_ms["p50"])
