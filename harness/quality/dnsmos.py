@@ -1,0 +1,170 @@
+"""Predicted speech quality with DNSMOS P.835 (a user-supplied ``sig_bak_ovr.onnx``): MOS-LQO.
+
+The model takes ``input_1`` float32 [1, 144160] (9.01 s at 16 kHz) and returns raw [SIG, BAK,
+OVRL], mapped by the reference polynomials (highest power first, in ``POLYNOMIALS``).
+
+Segmenting (as the reference script does): the clip, as float samples in [-1, 1], is appended
+to itself (doubled) until it holds at least 144160 samples; segments of 144160 samples start every 1 s
+(16000 samples) at 0, 1, 2 … s; their count is ``int(floor(samples / 16000) − 9.01) + 1`` (the
+duration in whole seconds decides it, at least one). Each segment's raw scores go through the
+polynomials and the clip score is the mean over segments. Audio not at 16 kHz is resampled
+(polyphase, with a warning).
+
+These are predictions, labelled MOS-LQO (ITU-T P.800.1) and never plain MOS; DNSMOS is trained on
+speech and says nothing about lips or Foley sound effects. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.quality import QualityError
+from harness.quality.media import read_wav_float_mono
+
+SAMPLE_RATE = 16000
+INPUT_LENGTH_S = 9.01
+INPUT_SAMPLES = int(INPUT_LENGTH_S * SAMPLE_RATE)  # 144160
+HOP_SAMPLES = SAMPLE_RATE
+INPUT_NAME = "input_1"
+LABEL = "MOS-LQO"
+POLYNOMIALS: dict[str, tuple[float, float, float]] = {
+    "ovrl": (-0.06766283, 1.11546468, 0.04602535),
+    "sig": (-0.08397278, 1.22083953, 0.0052439),
+    "bak": (-0.13166888, 1.60915514, -0.39604546),
+}
+_MISSING_HINT = (
+    "DNSMOS needs the P.835 model file sig_bak_ovr.onnx, which edgebench does not ship or download: "
+    "get it from Microsoft's DNS-Challenge repository (DNSMOS/DNSMOS/sig_bak_ovr.onnx) and pass its path "
+    "(--model PATH)"
+)
+
+
+def tile(audio: np.ndarray, length: int = INPUT_SAMPLES) -> np.ndarray:
+    """Append the clip to itself (doubling it) until it holds at least ``length`` samples.
+
+    Doubling, not "just enough copies", because the reference does so and the number of 1 s
+    segments depends on the tiled length (a 3 s clip becomes 12 s: three segments).
+    """
+    x = np.asarray(audio, dtype=np.float32).ravel()
+    if x.size == 0:
+        raise QualityError("empty audio: nothing to score")
+    copies = 1
+    while x.size * copies < length:
+        copies *= 2
+    return np.tile(x, copies) if copies > 1 else x
+
+
+def segment_starts(n_samples: int, sample_rate: int = SAMPLE_RATE) -> list[int]:
+    """Start sample of each 9.01 s segment of an (already tiled) clip, 1 s apart."""
+    count = int(math.floor(n_samples / sample_rate) - INPUT_LENGTH_S) + 1
+    starts = [k * HOP_SAMPLES for k in range(max(count, 1))]
+    return [s for s in starts if s + INPUT_SAMPLES <= n_samples]
+
+
+def polyfit(raw: dict[str, float]) -> dict[str, float]:
+    return {k: float(np.polyval(POLYNOMIALS[k], raw[k])) for k in POLYNOMIALS}
+
+
+class DnsMos:
+    """DNSMOS P.835 through any ``backends`` adapter (ONNX Runtime by default)."""
+
+    def __init__(self, model_path: str | Path, backend: Any = None) -> None:
+        p = Path(model_path)
+        if not p.is_file():
+            raise QualityError(f"DNSMOS model {p} not found. {_MISSING_HINT}")
+        from backends.base import Artifact, file_sha256
+
+        if backend is None:
+            from backends import get_backend
+
+            backend = get_backend("onnxruntime")()
+        self.model_path = p
+        self.model_sha256 = file_sha256(p)
+        backend.load(Artifact(path=p, format="onnx", precision="fp32", source_sha256=self.model_sha256,
+                              bytes=p.stat().st_size))
+        self.backend = backend
+        self._validate()
+
+    def _validate(self) -> None:
+        inputs = self.backend.inputs()
+        listing = ", ".join(f"{s.name} {list(s.shape)}" for s in inputs)
+        shape = tuple(inputs[0].shape) if len(inputs) == 1 else ()
+        ok = (len(inputs) == 1 and inputs[0].name == INPUT_NAME and len(shape) == 2
+              and (not isinstance(shape[1], int) or shape[1] in (INPUT_SAMPLES, -1)))
+        if not ok:
+            raise QualityError(
+                f"{self.model_path} is not DNSMOS P.835's sig_bak_ovr.onnx: expected one input {INPUT_NAME} "
+                f"[1, {INPUT_SAMPLES}], found {listing}. {_MISSING_HINT}"
+            )
+        self._input = inputs[0].name
+        outputs = self.backend.outputs()
+        if not outputs:
+            raise QualityError(f"{self.model_path} has no outputs; expected [1, 3] raw SIG, BAK, OVRL")
+        self._output = outputs[0].name
+
+    def _raw(self, segment: np.ndarray) -> dict[str, float]:
+        out = np.asarray(self.backend.infer({self._input: segment[None, :].astype(np.float32)})[self._output])
+        flat = out.ravel()
+        if flat.size != 3:
+            raise QualityError(
+                f"{self.model_path}: expected output [1, 3] (SIG, BAK, OVRL), found shape {list(out.shape)}"
+            )
+        return {"sig": float(flat[0]), "bak": float(flat[1]), "ovrl": float(flat[2])}
+
+    def score(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict[str, Any]:
+        """Scores of one clip (float samples in [-1, 1], mono)."""
+        x = np.asarray(audio, dtype=np.float32)
+        if x.ndim != 1:
+            raise QualityError(f"DNSMOS scores mono audio, found shape {x.shape}; downmix first")
+        notes: dict[str, Any] = {}
+        if sample_rate != SAMPLE_RATE:
+            from scipy.signal import resample_poly
+
+            ratio = Fraction(SAMPLE_RATE, int(sample_rate))
+            warnings.warn(f"DNSMOS: resampling {sample_rate} Hz audio to {SAMPLE_RATE} Hz", stacklevel=2)
+            x = resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
+            notes["resampled_from_hz"] = int(sample_rate)
+        duration_s = x.size / SAMPLE_RATE
+        tiled = tile(x)
+        starts = segment_starts(tiled.size)
+        per_segment = [polyfit(self._raw(tiled[s:s + INPUT_SAMPLES])) for s in starts]
+        result = {f"mos_lqo_{k}": float(np.mean([seg[k] for seg in per_segment])) for k in ("sig", "bak", "ovrl")}
+        result.update({
+            "label": LABEL,
+            "model": "DNSMOS P.835",
+            "model_sha256": self.model_sha256,
+            "n_segments": len(starts),
+            "duration_s": duration_s,
+            "tiled": bool(tiled.size > x.size),
+        })
+        result.update(notes)
+        return result
+
+    def score_file(self, path: str | Path) -> dict[str, Any]:
+        audio, rate = read_wav_float_mono(path)
+        result = self.score(audio, rate)
+        result["file"] = str(path)
+        return result
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def dataset_score(clips: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean of per-clip MOS-LQO over clips, with N; the figures a run stores."""
+    if not clips:
+        raise QualityError("no clips scored")
+    out: dict[str, Any] = {
+        f"mos_lqo_{k}": float(np.mean([c[f"mos_lqo_{k}"] for c in clips])) for k in ("sig", "bak", "ovrl")
+    }
+    out["mos_lqo_label"] = LABEL
+    out["mos_lqo_model"] = "DNSMOS P.835"
+    out["mos_lqo_n_clips"] = len(clips)
+    return out
