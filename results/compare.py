@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from results.schema import RunRecord
+from results.stats import MIN_SAMPLES
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_BOOTSTRAP = 2000
@@ -112,7 +113,7 @@ DEFAULT_METRICS = ("p50", "p99", "mean", "throughput_ips", "peak_rss_bytes", "ar
                    "energy_per_inference_mj", "mean_w", "sqnr_db", "lse_d", "lse_c", "mos")
 # Tail statistics move without the bulk of the distribution moving: for them the bootstrap CI of
 # the statistic itself decides, not the rank test (which looks at the whole distribution).
-_TAIL_STATS = {"p90", "p95", "p99", "max", "std"}
+_TAIL_STATS = {"p90", "p95", "p99", "std"}
 
 # unit -> (kind, factor to the field's own unit)
 _UNITS: dict[str, tuple[str, float]] = {
@@ -168,7 +169,8 @@ def parse_fail_on(spec: str) -> list[Threshold]:
         if not m:
             raise CompareError(
                 f"cannot read rule {part.strip()!r}: expected FIELD:LIMIT where LIMIT is a non-negative number "
-                "followed by % (relative to the base) or by a unit of the field (e.g. p50:5%, mean:0.5ms, energy_j:0.2J)"
+                "followed by % (relative to the base) or by a unit of the field "
+                "(e.g. p50:5%, mean:0.5ms, energy_j:0.2J)"
             )
         name, number, unit = m.group(1), float(m.group(2)), m.group(3)
         canonical = ALIASES.get(name.lower(), name.lower())
@@ -186,9 +188,9 @@ def parse_fail_on(spec: str) -> list[Threshold]:
             found = _UNITS.get(unit.lower())
             if found is None or found[0] != family:
                 native = _NATIVE_UNIT[metric.kind] or "no unit"
-                what = f"unit {unit!r} is not a {family} unit" if found is None or found[0] != family else ""
+                what = f"unknown unit {unit!r}" if found is None else f"unit {unit!r} measures {found[0]}"
                 raise CompareError(
-                    f"rule {part.strip()!r}: {what}; {canonical} is measured in {native}: "
+                    f"rule {part.strip()!r}: {what}, but {canonical} is measured in {native}; "
                     f"write a percentage (e.g. {canonical}:5%) or an amount in {native}"
                 )
             limit = number * found[1] / to_native
@@ -381,7 +383,13 @@ def _compare_metric(metric: Metric, base_rec: RunRecord, new_rec: RunRecord, bas
     md.delta_pct = 100.0 * (new - base) / abs(base) if base != 0 else None
     worse = (new > base) if metric.higher_is_worse else (new < base)
     better = (new < base) if metric.higher_is_worse else (new > base)
-    if metric.sample_stat and base_s and new_s and len(base_s) >= 3 and len(new_s) >= 3:
+    need = MIN_SAMPLES.get(metric.sample_stat or "", 0)
+    if metric.sample_stat and base_s and new_s and min(len(base_s), len(new_s)) < need:
+        # A tail percentile from too few samples is itself unreliable; so is any test of its change.
+        md.significant = False
+        md.note = (f"{metric.name} from too few samples (needs ≥{need}, have {min(len(base_s), len(new_s))}): "
+                   "its change is not tested; run longer to check the tail")
+    elif metric.sample_stat and base_s and new_s and len(base_s) >= 3 and len(new_s) >= 3:
         md.ratio_ci95 = bootstrap_ratio_ci(base_s, new_s, metric.sample_stat, n_boot=n_boot, seed=seed)
         ci_clear = md.ratio_ci95 is not None and (md.ratio_ci95[0] > 1.0 or md.ratio_ci95[1] < 1.0)
         rank_clear = metric.sample_stat in _TAIL_STATS or (mwu_p is not None and mwu_p < alpha)
@@ -394,7 +402,7 @@ def _compare_metric(metric: Metric, base_rec: RunRecord, new_rec: RunRecord, bas
     if rule is not None and rule.exceeded(base, new, metric.higher_is_worse) and gate_ok:
         md.regression = True
     elif rule is not None and rule.exceeded(base, new, metric.higher_is_worse) and not gate_ok:
-        md.note = f"beyond {rule.text} but within the noise (not significant at alpha={alpha:g})"
+        md.note = md.note or f"beyond {rule.text} but within the noise (not significant at alpha={alpha:g})"
     if md.significant and better:
         md.improvement = True
     if md.significant and worse and rule is None:

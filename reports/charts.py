@@ -1,0 +1,325 @@
+"""Charts as inline SVG text (matplotlib, Agg backend): no files, no network, printable.
+
+A chart with nothing to draw is not drawn: it becomes a sentence saying why (``Chart.na``).
+Text stays text in the SVG (``svg.fonttype: none``), so it is searchable and small; each chart
+salts its element ids so several charts can live in one HTML page without id clashes.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on devices or CI; must precede pyplot
+import matplotlib.pyplot as plt
+import numpy as np
+
+from reports import fmt
+from reports import recommend as rec
+from reports.model import Chart
+from results.schema import RunRecord
+
+# Colour-blind-safe palette (Okabe–Ito), one colour per backend, consistent across charts.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+MARKERS = {"fp32": "o", "fp16": "s", "int8": "D", "int8-dynamic": "^", "int8-mixed": "v"}
+_STYLE = {
+    "svg.fonttype": "none",
+    # DejaVu Sans ships with matplotlib, so sizes are measured with a font that always exists.
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e4e4e4",
+    "grid.linewidth": 0.6,
+    "axes.axisbelow": True,
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+}
+
+
+def _label(r: RunRecord) -> str:
+    return f"{r.backend.get('name', '?')} · {r.precision}"
+
+
+def _colors(records: Sequence[RunRecord]) -> dict[str, str]:
+    backends = sorted({r.backend.get("name", "?") for r in records})
+    return {b: PALETTE[i % len(PALETTE)] for i, b in enumerate(backends)}
+
+
+def _svg(fig: Any, salt: str) -> str:
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": salt}):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: invalid inside HTML
+    # Width/height in pt would fix the size; the viewBox alone lets CSS scale it to the page.
+    text = re.sub(r'(<svg[^>]*?)\s+width="[^"]*"\s+height="[^"]*"', r"\1", text, count=1)
+    return text.replace("<svg ", f'<svg role="img" aria-label="{salt}" ', 1)
+
+
+def _reasons(values: Sequence[str | None], default: str) -> str:
+    seen: list[str] = []
+    for v in values:
+        if v and v not in seen:
+            seen.append(v)
+    return "; ".join(seen) if seen else default
+
+
+def _height(n: int) -> float:
+    return max(1.8, 0.42 * n + 0.9)
+
+
+def latency_bars(records: Sequence[RunRecord], salt: str) -> Chart:
+    key, title = "latency", "Median latency per configuration (95% CI) and p99"
+    ok = [r for r in records if r.status == "ok" and rec.p50(r) is not None]
+    if not ok:
+        return Chart(key, title, na="no run finished with latency figures")
+    ok = sorted(ok, key=lambda r: rec.p50(r) or 0)  # fastest at the bottom leaves room for the legend
+    colors = _colors(ok)
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, _height(len(ok))))
+        y = np.arange(len(ok))
+        p50 = np.array([rec.p50(r) for r in ok], dtype=float)
+        lo, hi = [], []
+        for r, m in zip(ok, p50):
+            ci = rec.median_ci(r)
+            lo.append(m - ci[0] if ci else 0.0)
+            hi.append(ci[1] - m if ci else 0.0)
+        ax.barh(y, p50, color=[colors[r.backend.get("name", "?")] for r in ok], alpha=0.85, height=0.6,
+                xerr=[lo, hi], error_kw={"ecolor": "#333", "capsize": 3, "lw": 1}, label="p50 (95% CI of median)")
+        shown_unreliable = shown_valid = False
+        for yi, r in zip(y, ok):
+            lat = r.latency_ms or {}
+            p99 = fmt.num(lat.get("p99"))
+            if p99 is None:
+                continue
+            unreliable = "p99" in (lat.get("unreliable") or [])
+            ax.plot([p99], [yi], marker="|", markersize=12, mew=2, linestyle="none",
+                    color="#999" if unreliable else "#222",
+                    label=("p99 (unreliable: too few samples)" if unreliable and not shown_unreliable
+                           else "p99" if not unreliable and not shown_valid else None))
+            shown_unreliable |= unreliable
+            shown_valid |= not unreliable
+        ax.set_yticks(y, [_label(r) for r in ok])
+        ax.set_xlabel("latency (ms), lower is better")
+        ax.set_xlim(left=0)
+        ax.legend(loc="lower right")
+        ax.set_title(title, loc="left")
+        return Chart(key, title, _svg(fig, salt + "-latency"))
+
+
+def latency_cdf(records: Sequence[RunRecord], samples_by_run: dict[str, dict[str, Any]], salt: str) -> Chart:
+    key, title = "distribution", "Latency distribution (cumulative, from every timed iteration)"
+    series = []
+    for r in records:
+        if r.status != "ok":
+            continue
+        values = (samples_by_run.get(r.run_id) or {}).get("latency_ms") or []
+        arr = np.array([v for v in values if fmt.num(v) is not None], dtype=float)
+        if arr.size:
+            series.append((r, np.sort(arr)))
+    if not series:
+        return Chart(key, title, na="no per-iteration latency samples stored for these runs "
+                                    "(records exported without samples, or no run finished)")
+    colors = _colors([r for r, _ in series])
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, 3.2))
+        for r, arr in series:
+            y = np.arange(1, arr.size + 1) / arr.size
+            ax.step(arr, y, where="post", color=colors[r.backend.get("name", "?")], lw=1.5,
+                    linestyle="-" if r.precision == "fp32" else ("--" if r.precision.startswith("int8") else ":"),
+                    label=f"{_label(r)} (n={arr.size})")
+        lo = min(float(a[0]) for _, a in series)
+        hi = max(float(a[-1]) for _, a in series)
+        if lo > 0 and hi / lo > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel("latency (ms)")
+        ax.set_ylabel("share of iterations ≤ x")
+        ax.set_ylim(0, 1.02)
+        ax.legend(loc="lower right", ncol=1 if len(series) < 6 else 2)
+        ax.set_title(title, loc="left")
+        return Chart(key, title, _svg(fig, salt + "-cdf"),
+                     caption="Solid: fp32; dashed: int8 variants; dotted: other precisions. Further right is slower; "
+                             "a long flat tail means occasional slow iterations.")
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of points not dominated by another (lower latency is better, higher quality is better)."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best_q = [], -np.inf
+    for i in order:
+        if points[i][1] > best_q:
+            front.append(i)
+            best_q = points[i][1]
+    return front
+
+
+def quality_vs_latency(records: Sequence[RunRecord], salt: str) -> Chart:
+    key, title = "pareto", "Fidelity vs latency (SQNR against fp32; the Pareto front is marked)"
+    ok = [r for r in records if r.status == "ok" and rec.p50(r) is not None]
+    scored = [r for r in ok if rec.sqnr(r) is not None]
+    if not scored:
+        why = _reasons([(r.quality or {}).get("reason") for r in ok if r.precision != "fp32"], "not scored yet")
+        return Chart(key, title, na=f"no run has a fidelity score ({why})")
+    colors = _colors(ok)
+    pts = [(rec.p50(r) or 0.0, rec.sqnr(r) or 0.0) for r in scored]
+    front = pareto_front(pts)
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, 3.4))
+        for r, (x, yv) in zip(scored, pts):
+            ax.scatter([x], [yv], s=46, color=colors[r.backend.get("name", "?")],
+                       marker=MARKERS.get(r.precision, "o"), zorder=3, edgecolor="white", linewidth=0.6)
+            ax.annotate(_label(r), (x, yv), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        fx = [pts[i][0] for i in front]
+        fy = [pts[i][1] for i in front]
+        ax.step(fx, fy, where="post", color="#D55E00", lw=1.4, zorder=2, label="Pareto front (no config is both "
+                                                                            "faster and more faithful)")
+        ax.scatter(fx, fy, s=140, facecolor="none", edgecolor="#D55E00", lw=1.2, zorder=4)
+        for r in ok:
+            if r.precision == "fp32" and rec.sqnr(r) is None:
+                ax.axvline(rec.p50(r), color=colors[r.backend.get("name", "?")], lw=1, ls=":", zorder=1)
+                ax.annotate(f"fp32 {r.backend.get('name')} (reference)", (rec.p50(r), 1.0),
+                            xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=7,
+                            color="#555")
+        floor, _ = rec.sqnr_floor(records)
+        ax.axhline(floor, color="#999", lw=1, ls="--", zorder=1)
+        ax.annotate(f"floor {floor:g} dB", (1.0, floor), xycoords=("axes fraction", "data"), ha="right",
+                    va="bottom", fontsize=7, color="#666")
+        ax.set_xlabel("p50 latency (ms), lower is better")
+        ax.set_ylabel("SQNR (dB), higher is better")
+        ax.legend(loc="lower right")
+        ax.set_title(title, loc="left")
+        return Chart(key, title, _svg(fig, salt + "-pareto"))
+
+
+def _bars(records: Sequence[RunRecord], values: list[float], xlabel: str, title: str, key: str, salt: str,
+          formatter: Any) -> Chart:
+    colors = _colors(records)
+    order = sorted(range(len(records)), key=lambda i: values[i], reverse=True)
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, _height(len(records))))
+        y = np.arange(len(order))
+        ax.barh(y, [values[i] for i in order], color=[colors[records[i].backend.get("name", "?")] for i in order],
+                alpha=0.85, height=0.6)
+        for yi, i in zip(y, order):
+            ax.annotate(formatter(values[i]), (values[i], yi), textcoords="offset points", xytext=(4, 0),
+                        va="center", fontsize=8)
+        ax.set_yticks(y, [_label(records[i]) for i in order])
+        ax.set_xlabel(xlabel)
+        ax.set_xlim(0, max(values) * 1.18 if max(values) > 0 else 1)
+        ax.set_title(title, loc="left")
+        return Chart(key, title, _svg(fig, f"{salt}-{key}"))
+
+
+def energy_bars(records: Sequence[RunRecord], salt: str) -> Chart:
+    key, title = "energy", "Energy per inference"
+    ok = [r for r in records if r.status == "ok"]
+    have = [r for r in ok if fmt.num((r.power or {}).get("energy_per_inference_mj")) is not None]
+    if not have:
+        why = _reasons([(r.power or {}).get("reason") for r in ok], "not measured")
+        return Chart(key, title, na=f"no energy figures: {why}")
+    values = [float((r.power or {})["energy_per_inference_mj"]) for r in have]
+    chart = _bars(have, values, "energy per inference (mJ), lower is better", title, key, salt,
+                  lambda v: f"{fmt.sig(v)} mJ")
+    missing = [r for r in ok if r not in have]
+    if missing:
+        chart.caption = "Not shown (no energy figure): " + "; ".join(
+            f"{_label(r)}: {(r.power or {}).get('reason') or 'not measured'}" for r in missing)
+    return chart
+
+
+def memory_bars(records: Sequence[RunRecord], salt: str) -> Chart:
+    key, title = "memory", "Peak memory (resident set of the run's process)"
+    ok = [r for r in records if r.status == "ok"]
+    have = [r for r in ok if rec.peak_rss(r) is not None]
+    if not have:
+        why = _reasons([(r.memory or {}).get("reason") for r in ok], "not measured")
+        return Chart(key, title, na=f"no memory figures: {why}")
+    values = [(rec.peak_rss(r) or 0.0) / 2**20 for r in have]
+    return _bars(have, values, "peak RSS (MiB), lower is better", title, key, salt, lambda v: f"{fmt.sig(v)} MiB")
+
+
+def per_module_error(records: Sequence[RunRecord], salt: str) -> Chart:
+    key, title = "per_module", "Where the error enters: SQNR per module against fp32"
+    have = [r for r in records if r.status == "ok" and isinstance((r.quality or {}).get("per_module"), dict)
+            and (r.quality or {})["per_module"]]
+    if not have:
+        return Chart(key, title, na="no run carries per-module scores (they come from a sensitivity analysis "
+                                    "of a quantized model)")
+    modules: list[str] = []
+    for r in have:
+        for m in r.quality["per_module"]:
+            if m not in modules:
+                modules.append(m)
+    colors = _colors(have)
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, max(2.0, 0.32 * len(modules) * max(1, len(have)) ** 0.5 + 1)))
+        height = 0.8 / len(have)
+        y = np.arange(len(modules))
+        for k, r in enumerate(have):
+            vals = [fmt.num(_module_sqnr(r.quality["per_module"].get(m))) for m in modules]
+            ax.barh(y + k * height, [v if v is not None else 0 for v in vals], height=height,
+                    color=colors[r.backend.get("name", "?")], alpha=0.55 + 0.45 * (k % 2),
+                    label=_label(r))
+            for yi, v in zip(y, vals):
+                if v is None:
+                    ax.annotate("n/a", (0, yi + k * height), xytext=(3, 0), textcoords="offset points",
+                                va="center", fontsize=7, color="#888")
+        ax.set_yticks(y + 0.4 - height / 2, modules)
+        ax.invert_yaxis()
+        floor, _ = rec.sqnr_floor(records)
+        ax.axvline(floor, color="#999", lw=1, ls="--")
+        ax.set_xlabel("SQNR (dB), lower means more error enters here")
+        ax.legend(loc="lower right")
+        ax.set_title(title, loc="left")
+        return Chart(key, title, _svg(fig, salt + "-modules"))
+
+
+def _module_sqnr(value: Any) -> Any:
+    return value.get("sqnr_db") if isinstance(value, dict) else value
+
+
+def group_charts(records: Sequence[RunRecord], samples_by_run: dict[str, dict[str, Any]], salt: str) -> list[Chart]:
+    """Every chart of one device × model group, in reading order."""
+    return [
+        latency_bars(records, salt),
+        latency_cdf(records, samples_by_run, salt),
+        quality_vs_latency(records, salt),
+        energy_bars(records, salt),
+        memory_bars(records, salt),
+        per_module_error(records, salt),
+    ]
+
+
+def ratio_chart(comparison: Any, salt: str = "compare") -> Chart:
+    """Median latency ratio NEW/BASE per configuration with its bootstrap 95% CI (1 = unchanged)."""
+    key, title = "ratio", "Median latency, NEW / BASE (bootstrap 95% CI; right of 1 is slower)"
+    rows = [r for r in comparison.rows if r.median_ratio is not None and r.median_ratio_ci95 is not None]
+    if not rows:
+        return Chart(key, title, na="no configuration has latency samples on both sides")
+    colors = {"regression": "#b3261e", "mixed": "#8a5a00", "improvement": "#0a7a45"}
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, _height(len(rows))))
+        y = np.arange(len(rows))
+        for yi, r in zip(y, rows):
+            lo, hi = r.median_ratio_ci95
+            c = colors.get(r.verdict, "#555")
+            ax.plot([lo, hi], [yi, yi], color=c, lw=2)
+            ax.plot([r.median_ratio], [yi], "o", color=c)
+        ax.axvline(1.0, color="#333", lw=1, ls="--")
+        ax.set_yticks(y, [r.label for r in rows])
+        ax.invert_yaxis()
+        ax.set_xlabel("ratio of medians (NEW / BASE)")
+        ax.set_title(title, loc="left")
+        return Chart(key, title, _svg(fig, salt + "-ratio"),
+                     caption="Red: regression beyond the rules; green: significant improvement; grey: no "
+                             "significant change or no rule.")
