@@ -94,7 +94,10 @@ class CpuUtilSampler(PollingSampler):
     interval_s = 0.5
 
     def probe(self) -> str | None:
-        self.read()
+        try:
+            self.read()
+        except SensorError as exc:
+            return str(exc)
         return None
 
     def read(self) -> dict[str, float]:

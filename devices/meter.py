@@ -46,14 +46,16 @@ def parse_power_csv(text: str, clock: str | None = None, source: str = "power CS
     t_s: list[float] = []
     watts: list[float] = []
     kinds: set[str] = set()
+    first = None
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
+        first = first or lineno
         parts = [p.strip() for p in line.replace(";", ",").split(",")]
         if len(parts) < 2:
             raise MeterCsvError(f"{source} line {lineno}: expected 'timestamp,watts', found {line[:60]!r}")
-        if not t_s and not _is_number(parts[1]):  # header
+        if lineno == first and not _is_number(parts[0]) and not _is_number(parts[1]):  # header
             head = parts[0].lower()
             scale = 1e-3 if head.endswith("_ms") else 1e-9 if head.endswith("_ns") else 1e-6 if head.endswith(
                 "_us") else 1.0
