@@ -348,6 +348,8 @@ def score_outputs(
                     f"output {name!r} sample {i}: reference shape {np.shape(a)} but candidate shape "
                     f"{np.shape(b)}; the candidate must produce the same shapes as the fp32 model"
                 )
+        if not xs or all(np.size(a) == 0 for a in xs):
+            raise QualityError(f"output {name!r} has no values to score: run the evaluation set first")
         kind = kinds.get(name, "tensor")
         m = _flat_metrics(xs, ys, cap_db)
         m["kind"] = kind

@@ -84,3 +84,14 @@ def build_fake_dnsmos(path: Path, input_name: str = "input_1", length: int = 144
 def syncnet_weights(dim: int = 1024, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     return rng.standard_normal((260, dim)) * 0.01, rng.standard_normal((15, dim)) * 0.01
+
+
+def write_mp4(path, frames, fps: int) -> None:
+    av = pytest.importorskip("av", reason="PyAV (the quality extra) reads video files")
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"qscale": "1"}
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="bgr24")))
+        out.mux(stream.encode(None))

@@ -180,6 +180,8 @@ def test_score_outputs_bad_input():
         F.score_outputs({"y": [np.zeros(2)], "z": [np.zeros(2)]}, {"y": [np.zeros(2)]})
     with pytest.raises(QualityError, match="samples"):
         F.score_outputs({"y": [np.zeros(2)] * 2}, {"y": [np.zeros(2)]})
+    with pytest.raises(QualityError, match="no values"):
+        F.score_outputs({"y": []}, {"y": []})
     with pytest.raises(QualityError, match="unknown output kind"):
         F.score_outputs({"y": [np.zeros(2)]}, {"y": [np.zeros(2)]}, {"y": "picture"})
     with pytest.raises(QualityError, match="C, H, W"):

@@ -10,7 +10,7 @@ import pytest
 
 from harness.quality import QualityError, lse
 from harness.quality.mfcc import mfcc
-from tests.harness.quality.quality_fakes import build_fake_syncnet, needs_ort, syncnet_weights
+from tests.harness.quality.quality_fakes import build_fake_syncnet, needs_ort, syncnet_weights, write_mp4
 
 
 def _hand_mdist(v: np.ndarray, a: np.ndarray, vshift: int) -> np.ndarray:
@@ -138,17 +138,6 @@ def test_fps_rule_and_length_mismatch(tmp_path):
         lse.score_clip(frames[:5], samples[: 640 * 5], model)
 
 
-def _write_mp4(path, frames, fps: int) -> None:
-    av = pytest.importorskip("av", reason="PyAV (the quality extra) reads video files")
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"qscale": "1"}
-        for f in frames:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="bgr24")))
-        out.mux(stream.encode(None))
-
-
 @needs_ort
 def test_video_file_and_wav_path(tmp_path):
     from scipy.io import wavfile
@@ -159,12 +148,12 @@ def test_video_file_and_wav_path(tmp_path):
     base = np.linspace(0, 255, 224, dtype=np.float64)
     frames = np.stack([np.stack([np.add.outer(base, base) / 2 * (0.5 + 0.02 * t)] * 3, -1) for t in range(12)])
     frames = np.clip(frames, 0, 255).astype(np.uint8)
-    _write_mp4(tmp_path / "clip.mp4", frames, 25)
+    write_mp4(tmp_path / "clip.mp4", frames, 25)
     samples = (2000 * np.random.default_rng(0).standard_normal(12 * 640)).astype(np.int16)
     wavfile.write(tmp_path / "clip.wav", 16000, samples)
     res = lse.score_files(tmp_path / "clip.mp4", tmp_path / "clip.wav", model)
     assert res["n_windows"] == 7 and res["video_s"] == pytest.approx(12 / 25)
-    _write_mp4(tmp_path / "clip30.mp4", frames, 30)
+    write_mp4(tmp_path / "clip30.mp4", frames, 30)
     with pytest.raises(QualityError, match="30 fps"):
         lse.score_files(tmp_path / "clip30.mp4", tmp_path / "clip.wav", model)
     wavfile.write(tmp_path / "stereo.wav", 16000, np.stack([samples, samples], 1))

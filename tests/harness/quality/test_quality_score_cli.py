@@ -12,7 +12,13 @@ import pytest
 from harness.cli import main
 from results.schema import RunRecord, new_run_id
 from results.store import ResultStore
-from tests.harness.quality.quality_fakes import build_fake_dnsmos, needs_ort
+from tests.harness.quality.quality_fakes import (
+    build_fake_dnsmos,
+    build_fake_syncnet,
+    needs_ort,
+    syncnet_weights,
+    write_mp4,
+)
 
 GATES = {
     "mos_delta": {"spec": ">= -0.2", "value": None, "passed": None, "reason": "not scored yet"},
@@ -177,3 +183,25 @@ def test_dnsmos_attach(tmp_path, runs, capsys):
         assert q["mos_lqo_ovrl"] == pytest.approx(payload["dnsmos"]["mos_lqo_ovrl"]) and "mos" not in q
     assert main(["score", "dnsmos", "--model", str(tmp_path / "missing.onnx"), str(wav)]) == 2
     assert "sig_bak_ovr.onnx" in capsys.readouterr().err
+
+
+@needs_ort
+def test_lse_from_video_and_wav(tmp_path, capsys):
+    from scipy.io import wavfile
+
+    w_audio, w_video = syncnet_weights()
+    model = build_fake_syncnet(tmp_path / "FAKE_syncnet.onnx", w_audio, w_video)
+    rng = np.random.default_rng(5)
+    frames = np.clip(rng.normal(128, 20, (10, 224, 224, 3)), 0, 255).astype(np.uint8)
+    write_mp4(tmp_path / "clip.mp4", frames, 25)
+    wavfile.write(tmp_path / "clip.wav", 16000, (2000 * rng.standard_normal(10 * 640)).astype(np.int16))
+    args = ["score", "lse", "--video", str(tmp_path / "clip.mp4"), "--audio", str(tmp_path / "clip.wav"),
+            "--syncnet", str(model), "--out", str(tmp_path / "o")]
+    assert main([*args, "--json"]) == 0
+    payload = _json(capsys)["lse"]
+    assert payload["lse_n_clips"] == 1 and payload["clips"]["clip.mp4"]["n_windows"] == 5
+    assert main(args) == 0
+    assert "clip.mp4" in capsys.readouterr().out
+    assert main(["score", "lse", "--video", str(tmp_path / "clip.mp4"), "--audio", str(tmp_path / "clip.wav"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "--syncnet" in capsys.readouterr().err
