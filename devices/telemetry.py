@@ -308,9 +308,10 @@ class Telemetry:
             "source": "+".join(total_names),
             "sample_hz": min(hz) if hz else None,
             "reason": None,
-            "net_w": None if idle_w is None else mean_w - idle_w,
-            "net_energy_per_inference_mj": None if idle_w is None else energy.energy_per_inference_mj(
-                energy_j - idle_w * window_s, n),
+            # Rounded to the nW: gross - idle of a constant source is 0, not -1.8e-15.
+            "net_w": None if idle_w is None else round(mean_w - idle_w, 9),
+            "net_energy_per_inference_mj": None if idle_w is None or n <= 0 else round(
+                (energy_j - idle_w * window_s) / n * 1000, 9),
             "idle_reason": self.idle_reason,
             "window_s": window_s,
             "coverage": cover,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -81,7 +82,7 @@ def test_square_wave_dense_jittered_sampling_within_the_edge_error_bound():
     watts = [p(t / S) for t in ts]
     w = energy.power_window(ts, watts, (0, round(T * S)))
     edges = 2 * T / period
-    max_gap_s = max(b - a for a, b in zip(ts, ts[1:])) / S
+    max_gap_s = max(b - a for a, b in itertools.pairwise(ts)) / S
     # Each edge can be misplaced by at most one gap, costing at most (high - low) x gap.
     assert abs(w.energy_j - (low + high) / 2 * T) <= edges * (high - low) * max_gap_s
 
@@ -126,7 +127,7 @@ def test_unwrap_counts_several_wraps_across_a_long_window():
     true_cum = [rate_uj_per_s * t / S for t in ts]
     raw = [(start + c) % (MAX + 1) for c in true_cum]
     cum = energy.unwrap_counter(raw, MAX)
-    assert sum(1 for a, b in zip(raw, raw[1:]) if b < a) >= 9
+    assert sum(1 for a, b in itertools.pairwise(raw) if b < a) >= 9
     assert cum[-1] == pytest.approx(true_cum[-1], rel=1e-9)
     w = energy.counter_window(ts, [c * 1e-6 for c in cum], (ts[0], ts[-1]))
     assert w.mean_w == pytest.approx(20.0, rel=1e-9)

@@ -47,7 +47,7 @@ def test_jetson_requested_on_x86_says_expected_found_and_host(fake_board):
 
 def test_rpi_requested_on_jetson_shows_the_board_model(fake_board):
     fake_board("agx-orin-jp5")
-    with pytest.raises(DeviceError, match="Jetson AGX Orin Developer Kit.*looks like 'jetson'"):
+    with pytest.raises(DeviceError, match=r"Jetson AGX Orin Developer Kit.*looks like 'jetson'"):
         resolve("rpi")
 
 

@@ -34,10 +34,10 @@ def test_ina3221_rails_and_total_rule_per_board(fake_board, board):
 
 def test_ina3221_layouts(fake_board):
     fake_board("nano-jp4")
-    rails, info = jetson.find_rails()
+    _, info = jetson.find_rails()
     assert info["layout"] == "iio" and info["chips"] == ["/sys/bus/i2c/drivers/ina3221x/6-0040/iio:device0"]
     fake_board("orin-nano-jp5")
-    rails, info = jetson.find_rails()
+    _, info = jetson.find_rails()
     assert info["layout"] == "hwmon" and info["update_interval_ms"] == 140
     s = jetson.Ina3221Sampler()
     assert s.available() is None
