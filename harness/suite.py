@@ -225,6 +225,11 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
     known = backends.names()
     backend_specs = []
     for i, raw in enumerate(chk.seq(data.get("backends", ["onnxruntime"]), "backends")):
+        # YAML reads a bare `null` as None: in a backend list it can only mean the null backend.
+        if raw is None:
+            raw = "null"
+        elif isinstance(raw, dict) and "name" in raw and raw["name"] is None:
+            raw = {**raw, "name": "null"}
         bname, options = _named(raw, chk, f"backends[{i}]", "options")
         if bname not in known and ":" not in bname:
             raise chk.fail(f"backends[{i}]", f"a backend ({', '.join(known)})", bname)
