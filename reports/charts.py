@@ -63,6 +63,12 @@ def _svg(fig: Any, salt: str) -> str:
     text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: invalid inside HTML
     # Width/height in pt would fix the size; the viewBox alone lets CSS scale it to the page.
     text = re.sub(r'(<svg[^>]*?)\s+width="[^"]*"\s+height="[^"]*"', r"\1", text, count=1)
+    # matplotlib numbers its ids per figure (figure_1, patch_1, ...): prefix them, and every
+    # reference to them, so several charts in one page keep ids unique (valid HTML, no cross-wiring).
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "-", salt) + "-"
+    text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m.group(1)}"', text)
+    text = re.sub(r'((?:xlink:)?href)="#([^"]+)"', lambda m: f'{m.group(1)}="#{prefix}{m.group(2)}"', text)
+    text = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}{m.group(1)})", text)
     return text.replace("<svg ", f'<svg role="img" aria-label="{salt}" ', 1)
 
 

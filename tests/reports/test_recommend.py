@@ -1,0 +1,148 @@
+"""Recommendation rules on constructed records."""
+
+from __future__ import annotations
+
+from reports.recommend import (
+    DEFAULT_SQNR_FLOOR_DB,
+    FEASIBLE,
+    NOT_RECOMMENDED,
+    RECOMMENDED,
+    latest_per_config,
+    recommend,
+)
+from tests.reports.conftest import make_record
+
+
+def _verdicts(records):
+    groups = recommend(records)
+    assert len(groups) == 1
+    return groups[0], {(v.backend, v.precision): v for v in groups[0].verdicts}
+
+
+def _gate(value, spec=">= 25"):
+    return {"sqnr_db": {"spec": spec, "value": value, "passed": value >= float(spec.split()[-1])}}
+
+
+def test_the_fastest_config_that_passes_every_rule_is_recommended_with_figures_in_words():
+    group, v = _verdicts([
+        make_record(precision="fp32", p50_ms=12.0, artifact_bytes=16_000_000),
+        make_record(precision="int8-dynamic", p50_ms=5.0, artifact_bytes=4_000_000, sqnr_db=31.0,
+                    gates=_gate(31.0)),
+    ])
+    best = v[("onnxruntime", "int8-dynamic")]
+    assert best.rank == RECOMMENDED
+    assert group.recommended is best
+    assert "faster than fp32" in best.reason and "75% smaller" in best.reason
+    assert "SQNR 31 dB" in best.reason and "passes" in best.reason
+    assert v[("onnxruntime", "fp32")].rank == FEASIBLE
+    assert "slower than the recommended" in v[("onnxruntime", "fp32")].reason
+
+
+def test_a_quantized_variant_slower_than_fp32_is_said_plainly_and_not_recommended():
+    _, v = _verdicts([
+        make_record(precision="fp32", p50_ms=10.0),
+        make_record(precision="int8", p50_ms=15.0, sqnr_db=30.0),
+    ])
+    slow = v[("onnxruntime", "int8")]
+    assert slow.rank == NOT_RECOMMENDED
+    assert "1.50× slower than fp32" in slow.reason
+
+
+def test_a_failed_gate_is_not_recommended_however_fast():
+    _, v = _verdicts([
+        make_record(precision="fp32", p50_ms=10.0),
+        make_record(precision="int8", p50_ms=2.0, sqnr_db=22.0, gates=_gate(22.0)),
+    ])
+    assert v[("onnxruntime", "int8")].rank == NOT_RECOMMENDED
+    assert "fails gate sqnr_db" in v[("onnxruntime", "int8")].reason
+    assert v[("onnxruntime", "fp32")].rank == RECOMMENDED
+
+
+def test_without_a_gate_the_default_sqnr_floor_applies_and_is_stated():
+    below = DEFAULT_SQNR_FLOOR_DB - 5
+    group, v = _verdicts([
+        make_record(precision="fp32", p50_ms=10.0),
+        make_record(precision="int8", p50_ms=4.0, sqnr_db=below),
+    ])
+    assert v[("onnxruntime", "int8")].rank == NOT_RECOMMENDED
+    assert "below the" in v[("onnxruntime", "int8")].reason
+    assert group.sqnr_floor_db == DEFAULT_SQNR_FLOOR_DB
+    assert any("default" in rule and f"{DEFAULT_SQNR_FLOOR_DB:g} dB" in rule for rule in group.rules)
+
+
+def test_the_floor_comes_from_the_suites_gate_when_present():
+    group, _ = _verdicts([
+        make_record(precision="fp32", p50_ms=10.0),
+        make_record(precision="int8", p50_ms=4.0, sqnr_db=40.0, gates=_gate(40.0, spec=">= 35")),
+    ])
+    assert group.sqnr_floor_db == 35
+    assert any("gate sqnr_db >= 35" in rule for rule in group.rules)
+
+
+def test_unscored_or_throttled_variants_are_at_most_feasible():
+    throttled = {"start_c": 60.0, "end_c": 91.0, "throttled": True, "evidence": "cpu freq dropped", "reason": None}
+    _, v = _verdicts([
+        make_record(precision="fp32", p50_ms=10.0),
+        make_record(precision="int8", p50_ms=3.0),  # fast, but quality not scored
+        make_record(backend="openvino", precision="fp32", p50_ms=2.0, thermal=throttled),
+    ])
+    assert v[("onnxruntime", "int8")].rank == FEASIBLE
+    assert "quality not scored" in v[("onnxruntime", "int8")].reason
+    assert v[("openvino", "fp32")].rank == FEASIBLE
+    assert "throttled" in v[("openvino", "fp32")].reason
+    assert v[("onnxruntime", "fp32")].rank == RECOMMENDED
+
+
+def test_not_clearly_faster_than_fp32_is_at_most_feasible():
+    _, v = _verdicts([
+        make_record(precision="fp32", p50_ms=10.0, seed=1),
+        make_record(precision="int8", p50_ms=10.0, sqnr_db=35.0, seed=2),
+    ])
+    assert v[("onnxruntime", "int8")].rank == FEASIBLE
+    assert "not clearly faster" in v[("onnxruntime", "int8")].reason
+
+
+def test_on_a_tie_the_smaller_peak_memory_wins():
+    group, _ = _verdicts([
+        make_record(precision="fp32", p50_ms=10.0, peak_rss_bytes=300_000_000, seed=1),
+        # Same noise, 0.2% slower: inside the medians' CIs, so memory decides.
+        make_record(backend="openvino", precision="fp32", p50_ms=10.02, peak_rss_bytes=200_000_000, seed=1),
+    ])
+    assert group.recommended.backend == "openvino"
+    assert "within the noise" in group.recommended.reason
+
+
+def test_failed_and_skipped_runs_are_not_recommended_with_their_reason():
+    _, v = _verdicts([
+        make_record(precision="fp32", p50_ms=10.0),
+        make_record(backend="litert", precision="int8", status="skipped", reason="ai-edge-litert is not installed"),
+        make_record(backend="openvino", precision="fp16", status="failed", reason="compile: unsupported op"),
+    ])
+    assert v[("litert", "int8")].rank == NOT_RECOMMENDED
+    assert "ai-edge-litert is not installed" in v[("litert", "int8")].reason
+    assert "unsupported op" in v[("openvino", "fp16")].reason
+
+
+def test_nothing_passes_gives_no_recommendation_and_says_so():
+    group, _ = _verdicts([
+        make_record(precision="fp32", status="failed", reason="load: bad model"),
+    ])
+    assert group.recommended is None
+    assert "none ran and passed" in group.headline
+
+
+def test_groups_are_per_device_and_model():
+    groups = recommend([
+        make_record(model="a", device="host", precision="fp32"),
+        make_record(model="b", device="host", precision="fp32"),
+        make_record(model="a", device="jetson", precision="fp32"),
+    ])
+    assert {(g.device, g.model) for g in groups} == {("host", "a"), ("host", "b"), ("jetson", "a")}
+    assert all(g.recommended is not None for g in groups)
+
+
+def test_repeated_runs_of_a_configuration_count_once_newest_ok_first():
+    old = make_record(precision="fp32", created_at="2025-01-01T00:00:00+00:00")
+    new = make_record(precision="fp32", created_at="2025-02-01T00:00:00+00:00")
+    newer_failed = make_record(precision="fp32", status="failed", reason="x", created_at="2025-03-01T00:00:00+00:00")
+    assert [r.run_id for r in latest_per_config([old, new, newer_failed])] == [new.run_id]
