@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -453,7 +454,8 @@ class TensorRTBackend(Backend):
             }
             blob = json.dumps(record, sort_keys=True, indent=1)
             plan_sha = _sha(blob)
-            final = cache_root / f"{model.name}-{variant.precision}-{plan_sha[:16]}"
+            safe_name = re.sub(r"[^A-Za-z0-9._-]+", "_", model.name)
+            final = cache_root / f"{safe_name}-{variant.precision}-{plan_sha[:16]}"
             if not (final / "plan.json").is_file():
                 (staging / "plan.json").write_text(blob)
                 shutil.rmtree(final, ignore_errors=True)
@@ -497,7 +499,8 @@ class TensorRTBackend(Backend):
 
         folder = Path(artifact.path)
         try:
-            record = json.loads((folder / "plan.json").read_text())
+            blob = (folder / "plan.json").read_text()
+            record = json.loads(blob)
         except (OSError, ValueError) as exc:
             raise BackendError(f"{folder} is not a prepared TensorRT plan ({exc}): run prepare again") from exc
         self._trt, self._record = trt, record
@@ -513,7 +516,7 @@ class TensorRTBackend(Backend):
                                   trt_major=int(trt.__version__.split(".")[0]))
         self._logger = _make_logger(trt)
         self._notes: list[str] = []
-        self._plan_sha = plan_sha = _sha(json.dumps(record, sort_keys=True, indent=1))
+        self._plan_sha = plan_sha = _sha(blob)  # the same hash prepare() named the folder with
         self._key = engine_cache_key(plan_sha, trt.__version__, self._gpu, cc, self._settings.dla_core)
         engine_path = folder / "engines" / f"{self._key}.engine"
         self._build_s: float | None = None
@@ -544,15 +547,15 @@ class TensorRTBackend(Backend):
 
     def _build(self, folder: Path, record: dict[str, Any]) -> bytes:
         trt, plan, settings = self._trt, self._plan, self._settings
+        onnx_path = Path(record["network_onnx"])
+        if not onnx_path.is_file():
+            raise BackendError(f"the ONNX model {onnx_path} this plan builds from is gone: prepare again")
         builder = trt.Builder(self._logger)
         flags = 0
         for name in plan["network_flags"]:
             flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, name))
         network = builder.create_network(flags)
         parser = trt.OnnxParser(network, self._logger)
-        onnx_path = Path(record["network_onnx"])
-        if not onnx_path.is_file():
-            raise BackendError(f"the ONNX model {onnx_path} this plan builds from is gone: prepare again")
         if not parser.parse_from_file(str(onnx_path)):
             errors = [parser.get_error(i) for i in range(parser.num_errors)]
             raise BackendError(format_parser_errors(errors, onnx_path.name, _onnx_nodes(onnx_path)))
@@ -563,7 +566,10 @@ class TensorRTBackend(Backend):
         for name in plan["clear_flags"]:
             config.clear_flag(getattr(trt.BuilderFlag, name))
         for pool, limit in plan["memory_pool_limits"].items():
-            config.set_memory_pool_limit(getattr(trt.MemoryPoolType, pool), int(limit))
+            if hasattr(config, "set_memory_pool_limit"):
+                config.set_memory_pool_limit(getattr(trt.MemoryPoolType, pool), int(limit))
+            else:  # TensorRT before 8.4 (JetPack 4.6) has only the workspace limit
+                config.max_workspace_size = int(limit)
         if plan["default_device_type"] == "DLA":
             if settings.dla_core >= builder.num_DLA_cores:
                 raise BackendError(f"dla_core={settings.dla_core} asked for, this device has "

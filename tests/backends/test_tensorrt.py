@@ -566,3 +566,100 @@ def test_real_engine_matches_onnxruntime_fp32(tmp_path, precision, tolerance):
         assert np.allclose(again.infer({"x": x})["y"], got)
     finally:
         again.close()
+
+
+# -- the adapter's flow against a FAKE TensorRT and a FAKE CUDA runtime --------------------------------------------
+@pytest.fixture
+def fake_trt(monkeypatch):
+    """Installs tests/backends/fake_tensorrt.py as `tensorrt` and its FakeCuda as the CUDA binding."""
+    from tests.backends import fake_tensorrt
+
+    fake = fake_tensorrt.module()
+    cuda = fake_tensorrt.FakeCuda()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    monkeypatch.setattr("backends.tensorrt._open_cuda", lambda: (cuda, None))
+    return fake, cuda
+
+
+def test_fake_build_infer_and_engine_cache(fake_trt, tiny_onnx, tmp_path):
+    import onnxruntime as ort
+
+    fake, cuda = fake_trt
+    found = TensorRTBackend.probe()
+    assert found.available and found.devices == ("Fake Orin (sm_87)",) and found.details["int8_tensor_cores"]
+    x = np.random.default_rng(3).standard_normal((1, 16)).astype(np.float32)
+    expected = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+    backend = TensorRTBackend()
+    artifact = backend.prepare(ModelSource.from_path(tiny_onnx), Variant("fp16", {"workspace_bytes": 1 << 20}),
+                               None, tmp_path)
+    backend.load(artifact)
+    assert fake.state().builds == [{"flags": ["FP16"], "pools": {"WORKSPACE": 1 << 20}, "device": "GPU"}]
+    assert [s.name for s in backend.inputs()] == ["x"] and backend.outputs()[0].shape == (1, 4)
+    before = fake.state().clock_ms
+    got = backend.infer({"x": x.astype(np.float64)})["y"]  # the adapter casts to the engine's dtype
+    np.testing.assert_array_equal(got, expected)
+    assert backend.device_time_ms() == fake.state().clock_ms - before  # events sit around the enqueue
+    info = backend.run_info()
+    assert (info["engine_cached"], info["io_api"], info["cuda_binding"]) == (False, "tensors", "fake-cuda")
+    assert info["engine_build_s"] > 0 and info["engine_bytes"] == len((
+        artifact.path / "engines" / f"{info['engine_cache_key']}.engine").read_bytes())
+    assert info["activation_bytes"] == 4096 and info["gpu_memory_used_bytes"] > 0
+    backend.close()
+    assert cuda.memory == {}  # every device buffer freed
+
+    again = TensorRTBackend()
+    again.load(artifact)
+    assert len(fake.state().builds) == 1  # the cached engine was reused, not rebuilt
+    assert again.run_info()["engine_cached"] is True and again.run_info()["engine_build_s"] is None
+    np.testing.assert_array_equal(again.infer({"x": x})["y"], expected)
+    again.close()
+    cuda.gpu = "Fake Xavier"  # another GPU: another engine
+    third = TensorRTBackend()
+    third.load(artifact)
+    assert len(fake.state().builds) == 2
+    third.close()
+
+
+def test_fake_implicit_int8_calibrates_once_then_reuses_the_cache(fake_trt, tiny_onnx, tmp_path):
+    fake, cuda = fake_trt
+    calib = [{"x": np.random.default_rng(i).standard_normal((1, 16)).astype(np.float32)} for i in range(5)]
+    artifact = TensorRTBackend().prepare(ModelSource.from_path(tiny_onnx),
+                                         Variant("int8", {"timing_cache": True}), calib, tmp_path)
+    backend = TensorRTBackend()
+    backend.load(artifact)
+    assert fake.state().calibration_batches == 5 and fake.state().builds[0]["flags"] == ["INT8"]
+    assert backend.run_info()["calibration"] == {"batches": 5, "samples": 5, "rows_padded": 0}
+    assert any("deprecated since TensorRT 10.1" in w for w in backend.warnings())
+    assert len(list(artifact.path.glob("engines/calibration-*.cache"))) == 1
+    assert len(list(artifact.path.parent.glob("timing-*.cache"))) == 1
+    backend.close()
+    cuda.gpu = "Fake Xavier"  # a rebuild on another GPU reads the calibration cache instead of calibrating
+    TensorRTBackend().load(artifact)
+    assert fake.state().calibration_batches == 5 and len(fake.state().builds) == 2
+
+
+def test_fake_parser_error_reaches_the_user(fake_trt, tmp_path):
+    import onnx
+
+    from tests.backends.fake_tensorrt import UNSUPPORTED_OP
+
+    model = onnx.load(str(build_tiny_onnx(tmp_path / "m.onnx")))
+    model.graph.node[2].op_type = UNSUPPORTED_OP  # enc/relu
+    bad = tmp_path / "bad.onnx"
+    onnx.save(model, str(bad))
+    backend = TensorRTBackend()
+    artifact = backend.prepare(ModelSource.from_path(bad), Variant("fp16"), None, tmp_path)
+    with pytest.raises(BackendError) as err:
+        backend.load(artifact)
+    assert f"node 2 (name 'enc/relu', op {UNSUPPORTED_OP}): UNSUPPORTED_NODE" in str(err.value)
+    assert "What to do" in str(err.value)
+
+
+def test_fake_dla_request_on_a_gpu_without_dla_fails_at_load(fake_trt, tiny_onnx, tmp_path):
+    _, cuda = fake_trt
+    cuda.gpu, cuda.cc = "Fake A100", (8, 0)
+    artifact = TensorRTBackend().prepare(ModelSource.from_path(tiny_onnx), Variant("fp16", {"dla_core": 0}), None,
+                                         tmp_path)
+    with pytest.raises(BackendError, match="this GPU has no DLA"):
+        TensorRTBackend().load(artifact)
