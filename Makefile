@@ -25,6 +25,10 @@ $(VENV)/.installed: pyproject.toml
 bench: install
 	$(BIN)/edgebench run $(if $(SUITE),$(SUITE),suites/default.yaml) --device $(DEVICE) --out $(OUT)
 
+bench-pytest: install
+	@# the zoo through pytest-benchmark (quick suite; EDGEBENCH_FULL=1 for the full one); extra flags in PYTEST_ARGS
+	EDGEBENCH_OUT=$(OUT) EDGEBENCH_DEVICE=$(DEVICE) $(BIN)/python -m pytest benchmarks --benchmark-only $(PYTEST_ARGS)
+
 report: install
 	$(BIN)/edgebench report --out $(OUT) -o $(OUT)/report.html
 
