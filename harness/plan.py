@@ -18,8 +18,8 @@ class RunPlan:
     model: ModelSpec
     backend: BackendSpec
     precision: PrecisionSpec
-    runner: RunnerSettings = RunnerSettings()
-    data: DataSettings = DataSettings()
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
+    data: DataSettings = field(default_factory=DataSettings)
     device: str = "host"
     suite: str | None = None
     gates: dict[str, str] = field(default_factory=dict)
@@ -67,9 +67,37 @@ def check_model_file(path: Path) -> None:
     if not path.is_file():
         raise UsageError(f"model file {path} does not exist; check the path (relative paths in a suite are read "
                          "from the suite file's folder)")
-    format_of(path)  # raises with the list of known suffixes
+    fmt = format_of(path)  # raises with the list of known suffixes
     if path.stat().st_size == 0:
         raise UsageError(f"model file {path} is empty; re-export it")
+    _check_readable(path, fmt)
+
+
+def _check_readable(path: Path, fmt: str) -> None:
+    """Catch a corrupt file before a run starts: a clear error beats a runtime's protobuf trace."""
+    if fmt == "onnx":
+        import onnx
+
+        try:
+            onnx.load(str(path), load_external_data=False)
+        except Exception as exc:
+            raise UsageError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc}); "
+                             "re-export it or check the download") from exc
+    elif fmt == "tflite":
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if head[4:8] != b"TFL3":
+            raise UsageError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier, found {head[4:8]!r}); "
+                             "re-convert it")
+    elif fmt == "openvino":
+        import xml.etree.ElementTree as ET
+
+        try:
+            ET.parse(path)
+        except ET.ParseError as exc:
+            raise UsageError(f"{path} is not a readable OpenVINO IR ({exc}); re-export it") from exc
+        if not path.with_suffix(".bin").is_file():
+            raise UsageError(f"{path}: the weights file {path.with_suffix('.bin').name} is missing beside it")
 
 
 def expand(suite: Suite, device: str = "host", runner_overrides: dict[str, Any] | None = None,

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from backends.base import ModelSource, TensorSpec, UnsupportedVariant
+from harness.errors import UsageError
 from harness.plan import RunPlan, model_source, reference_source
 from results import stats
 from results.schema import RunRecord, new_run_id, sanitize
@@ -44,6 +45,7 @@ class RunContext:
     environment: dict[str, Any] = field(default_factory=dict)
     device: dict[str, Any] = field(default_factory=lambda: {"name": "host"})
     telemetry: Any = None  # devices.telemetry.Telemetry, or None for none
+    device_options: dict[str, Any] = field(default_factory=dict)  # the profile's options (cool-down threshold...)
 
     @property
     def cache_dir(self) -> Path:
@@ -55,7 +57,8 @@ class RunContext:
 # ---------------------------------------------------------------------------------------------
 
 
-def resolve_specs(specs: Sequence[TensorSpec], overrides: Mapping[str, Sequence[int]]) -> tuple[list[TensorSpec], list[str]]:
+def resolve_specs(specs: Sequence[TensorSpec],
+                  overrides: Mapping[str, Sequence[int]]) -> tuple[list[TensorSpec], list[str]]:
     """Fix dynamic dims from the user's shapes; a lone dynamic batch dim defaults to 1 (said in a warning)."""
     resolved, notes = [], []
     unknown = set(overrides) - {s.name for s in specs}
@@ -167,8 +170,10 @@ def _child_main(conn, plan: RunPlan, source: ModelSource, reference: ModelSource
         max_duration_s = max(plan.runner.max_duration_s, min_duration_s)
         _send(conn, "steady_start")
         conn.recv()  # the parent's samplers are running: start the clock
+        device_time = getattr(backend, "device_time_ms", None)
+        device_times: list[float] | None = [] if callable(device_time) else None
         latencies_ns = _timed_loop(backend.infer, pool, plan.runner.min_iterations, min_duration_s,
-                                   max_duration_s)
+                                   max_duration_s, device_time, device_times)
         _send(conn, "steady_end", n=len(latencies_ns))
         conn.recv()
         result["ru_maxrss_bytes"] = _ru_maxrss_bytes()
@@ -176,9 +181,8 @@ def _child_main(conn, plan: RunPlan, source: ModelSource, reference: ModelSource
         result["hit_max_duration"] = (
             len(latencies_ns) < plan.runner.min_iterations
         )
-        device_time = getattr(backend, "device_time_ms", None)
-        if callable(device_time):
-            result["device_time_ms"] = device_time()
+        if device_times and all(t is not None for t in device_times):
+            result["device_time_ms"] = device_times
 
         if evaluation:
             phase = "evaluation"
@@ -202,8 +206,13 @@ def _child_main(conn, plan: RunPlan, source: ModelSource, reference: ModelSource
 
 
 def _timed_loop(infer: Callable[[Any], Any], pool: list[dict[str, np.ndarray]], min_iterations: int,
-                min_duration_s: float, max_duration_s: float) -> list[int]:
-    """At least min_iterations AND min_duration, capped by max_duration. GC off while timing."""
+                min_duration_s: float, max_duration_s: float,
+                device_time: Callable[[], float | None] | None = None,
+                device_times: list[float | None] | None = None) -> list[int]:
+    """At least min_iterations AND min_duration, capped by max_duration. GC off while timing.
+
+    ``device_time`` (accelerator backends): read after each iteration's clock has stopped, so the
+    compute-only time (e.g. between CUDA events) is kept per iteration beside the end-to-end one."""
     clock = time.perf_counter_ns
     latencies: list[int] = []
     append = latencies.append
@@ -220,6 +229,8 @@ def _timed_loop(infer: Callable[[Any], Any], pool: list[dict[str, np.ndarray]], 
             infer(feeds)
             t1 = clock()
             append(t1 - t0)
+            if device_times is not None and device_time is not None:
+                device_times.append(device_time())
             i += 1
             elapsed = t1 - start
             if (i >= min_iterations and elapsed >= min_ns) or elapsed >= max_ns:
@@ -346,7 +357,10 @@ def run_plan(plan: RunPlan, ctx: RunContext) -> RunRecord:
     if why_not:
         return _base_record(plan, ctx, "skipped", why_not)
     zoo_dir = ctx.cache_dir / "zoo"
-    source = model_source(plan.model, plan.precision.name, zoo_dir)
+    try:
+        source = model_source(plan.model, plan.precision.name, zoo_dir)
+    except UsageError as exc:
+        return _base_record(plan, ctx, "failed", str(exc))
     from backends import get_backend
 
     if source.format not in get_backend(plan.backend.name).source_formats:
@@ -357,6 +371,8 @@ def run_plan(plan: RunPlan, ctx: RunContext) -> RunRecord:
     record = _base_record(plan, ctx, "ok")
     record.model.update({"sha256": source.sha256, "path": str(source.path), "format": source.format})
     telemetry = ctx.telemetry
+    if plan.runner.cooldown_s > 0:
+        record.extra["cooldown"] = _cool_down(plan.runner.cooldown_s, ctx)
     if telemetry is not None and plan.runner.idle_s > 0:
         telemetry.measure_idle(plan.runner.idle_s)
 
@@ -434,7 +450,8 @@ def run_plan(plan: RunPlan, ctx: RunContext) -> RunRecord:
     if outcome is None:
         code = process.exitcode
         how = f"was killed by {_signal_name(code)}" if code is not None and code < 0 else f"exited with code {code}"
-        record.status, record.reason = "failed", f"the run's process {how} during phase {phase} (a crash in the backend?)"
+        record.status = "failed"
+        record.reason = f"the run's process {how} during phase {phase} (a crash in the backend?)"
         return record
     kind, payload = outcome
     if kind == "skipped":
@@ -448,6 +465,18 @@ def run_plan(plan: RunPlan, ctx: RunContext) -> RunRecord:
         return record
     _fill(record, plan, payload["result"], rss, telemetry_result)
     return record
+
+
+def _cool_down(seconds: float, ctx: RunContext) -> dict[str, Any]:
+    """Wait until the device is under its temperature threshold (at most ``seconds``); with no
+    temperature sensor, a plain pause of ``seconds`` so heat from the previous run can leave."""
+    threshold_c = float(ctx.device_options.get("cooldown_threshold_c", 50.0))
+    if ctx.telemetry is not None:
+        result = dict(ctx.telemetry.wait_for_cooldown(threshold_c=threshold_c, timeout_s=seconds))
+        if result.get("reached") is not None:
+            return result
+    time.sleep(seconds)
+    return {"reached": None, "waited_s": seconds, "reason": "no temperature sensor: paused for the fixed cool-down"}
 
 
 def _fill(record: RunRecord, plan: RunPlan, result: dict[str, Any], rss: dict[str, list[Any]],
@@ -474,8 +503,13 @@ def _fill(record: RunRecord, plan: RunPlan, result: dict[str, Any], rss: dict[st
     record.backend["info"] = result.get("run_info", {})
     record.extra["inputs"] = result.get("inputs")
     record.extra["outputs"] = result.get("outputs")
-    if result.get("device_time_ms") is not None:
-        record.extra["device_time_ms"] = result["device_time_ms"]
+    if result.get("device_time_ms"):
+        # Compute-only time on the accelerator, apart from the end-to-end latency (as trtexec reports both).
+        record.extra["device_time_ms"] = stats.summarize(result["device_time_ms"])
+        record.samples["device_time_ms"] = result["device_time_ms"]
+    engine_bytes = record.backend["info"].get("engine_bytes")
+    if engine_bytes:
+        record.artifact_bytes = int(engine_bytes)  # what ships is the engine built at load, not its ONNX source
     record.memory = _memory(rss, result.get("ru_maxrss_bytes"))
     quality = result.get("quality")
     if quality:

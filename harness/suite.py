@@ -74,8 +74,8 @@ class Suite:
     models: list[ModelSpec]
     backends: list[BackendSpec]
     precisions: list[PrecisionSpec]
-    runner: RunnerSettings = RunnerSettings()
-    data: DataSettings = DataSettings()
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
+    data: DataSettings = field(default_factory=DataSettings)
     gates: dict[str, str] = field(default_factory=dict)
     description: str = ""
     path: str | None = None

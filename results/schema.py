@@ -135,8 +135,11 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
+        if isinstance(v, dict):
+            if v:
+                out.update(flatten(v, key + "."))
+            else:
+                out[key] = None  # an empty group has no figures (and columnar formats cannot hold {})
         elif isinstance(v, (list, tuple)):
             out[key] = json.dumps(v, default=_json_default)
         else:

@@ -79,7 +79,7 @@ def _suite_from_args(args: argparse.Namespace):
     }
     if args.calib:
         raw["data"] = {"calibration_dir": args.calib}
-    return parse_suite(raw, source="command line")
+    return parse_suite(raw, source="the command line (--model, --backend, --precision, --shape)")
 
 
 def _restrict(suite, backends: list[str] | None, precisions: list[str] | None):
@@ -114,7 +114,7 @@ def run_command(args: argparse.Namespace) -> int:
     from devices.profiles import DeviceError, resolve
     from devices.telemetry import Telemetry
     from harness import __version__
-    from harness.plan import expand
+    from harness.plan import expand, model_source
     from harness.runner import RunContext, interrupted_message, run_plan
     from reports.table import summary_table
     from results.store import ResultStore
@@ -133,11 +133,16 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     out = out_dir(args)
     plans = expand(suite, profile.name, _overrides(args), profile.runner_defaults)
+    # Every model file is checked before the first run: a typo should not surface an hour in.
+    for spec in suite.models:
+        for precision in spec.variants or ["fp32"]:
+            model_source(spec, precision, out / "cache" / "zoo")
     context = RunContext(
         out_dir=out,
         environment=capture_environment(__version__),
         device={"name": profile.name, **profile.facts()},
         telemetry=Telemetry.for_profile(profile),
+        device_options=dict(profile.options),
     )
     store = ResultStore(store_path(args))
     records = []

@@ -66,7 +66,7 @@ def test_run_list_show_export(tiny_onnx, tmp_path):
     ("args", "expected"),
     [
         (["run", "--model", "/nonexistent/m.onnx"], "does not exist"),
-        (["run", "--model", "{tiny}", "--backend", "tensorflowz"], "unknown backend"),
+        (["run", "--model", "{tiny}", "--backend", "tensorflowz"], "expected a backend"),
         (["run", "--model", "{tiny}", "--precision", "int4"], "a precision"),
         (["run", "--model", "{tiny}", "--shape", "x=1x7"], "does not fit"),
         (["run", "--model", "{corrupt}"], "not a readable ONNX model"),
