@@ -133,7 +133,11 @@ def _load_json(path: Path) -> list[Any]:
 def load(spec: str, default_store: Path, *, with_samples: bool = True, extra: dict[str, str] | None = None) -> Loaded:
     """Runs named by ``spec`` (see the module doc), plus their per-iteration samples when stored."""
     path_part, selector_part = None, None
-    if "::" in spec:
+    if not spec:  # the store of --out
+        if not default_store.exists():
+            raise UsageError(f"no result store at {default_store}: run 'edgebench run --out DIR' first, "
+                             "or pass --out DIR (or --from SOURCE) naming where the runs are")
+    elif "::" in spec:
         path_part, selector_part = spec.split("::", 1)
     elif _is_selector(spec) and not Path(spec).exists():
         selector_part = spec

@@ -42,11 +42,12 @@ def report_command(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else out_dir(args) / f"report.{fmt}"
     filters = {"suite": args.suite, "since": args.since, "device": args.device, "model": args.model,
                "run": ",".join(args.runs) if args.runs else None}
-    loaded = load(args.source or str(store_path(args, create=False)), store_path(args, create=False),
+    loaded = load(args.source or "", store_path(args, create=False),
                   extra=filters, with_samples=(fmt == "html"))
     if not loaded.records:
         asked = ", ".join(f"{k}={v}" for k, v in filters.items() if v) or "no filter"
-        raise UsageError(f"no runs match ({asked}) in {loaded.label}: 'edgebench list' shows what is stored")
+        where = loaded.label or str(store_path(args, create=False))
+        raise UsageError(f"no runs match ({asked}) in {where}: 'edgebench list' shows what is stored")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "md":
