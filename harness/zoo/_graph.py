@@ -102,7 +102,7 @@ class GraphBuilder:
         gamma = (1.0 + 0.1 * self.rng.standard_normal(dim)).astype(np.float32)
         beta = (0.05 * self.rng.standard_normal(dim)).astype(np.float32)
         for ch, g in (outliers or {}).items():
-            gamma[ch] *= g
+            gamma[ch] = g  # exactly g times the unit gain of the other channels
         with self.scope(name):
             return self.op(
                 "LayerNormalization",
