@@ -66,11 +66,11 @@ def test_mismatches_name_file_input_expected_and_found(tmp_path):
 
 def test_empty_missing_and_unreadable_folders(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UsageError, match="holds no .npy/.npz files"):
+    with pytest.raises(UsageError, match=r"holds no \.npy/\.npz files"):
         data.load_folder(tmp_path / "empty", TWO)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("x")
-    with pytest.raises(UsageError, match="found: notes.txt"):
+    with pytest.raises(UsageError, match=r"found: notes\.txt"):
         data.load_folder(tmp_path / "other", TWO)
     with pytest.raises(UsageError, match="does not exist"):
         data.load_folder(tmp_path / "missing", TWO)
@@ -108,7 +108,7 @@ def test_sources_zoo_random_and_folder_with_disjoint_evaluation(tmp_path):
 
     # a zoo name whose inputs do not match (a user's own file named like a zoo model) gets random data
     assert data.source_of("talking-head", TWO) == "random"
-    rnd_cal = data.calibration_set("talking-head", TWO[:1] + [TensorSpec("ids", (1, 3), "int64")], n=3)
+    rnd_cal = data.calibration_set("talking-head", [*TWO[:1], TensorSpec("ids", (1, 3), "int64")], n=3)
     rnd_ev = data.evaluation_set(None, TWO, n=3)
     assert rnd_cal[0]["ids"].max() < 100
     assert not any(_same(c, e) for c in rnd_cal for e in rnd_ev)
