@@ -23,7 +23,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 bench: install
-	$(BIN)/edgebench run $(if $(SUITE),$(SUITE),suites/default.yaml) --device $(DEVICE) --out $(OUT)
+	$(BIN)/edgebench run $(if $(SUITE),$(SUITE),suites/default.yaml) --device $(DEVICE) --out $(OUT) \
+		--report $(OUT)/report.html
 
 bench-pytest: install
 	@# the zoo through pytest-benchmark (quick suite; EDGEBENCH_FULL=1 for the full one); extra flags in PYTEST_ARGS

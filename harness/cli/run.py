@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="cycle through distinct inputs instead of repeating one")
     p.add_argument("--evaluation", type=int, metavar="N", help="evaluation samples for quality (0: skip scoring)")
     p.add_argument("--fail-on-gate", action="store_true", help="exit non-zero (3) when a quality gate fails")
+    p.add_argument("--report", metavar="FILE", help="also write an HTML report (or .md) of this invocation's runs")
     add_out(p)
     add_json(p)
     p.set_defaults(func=run_command)
@@ -169,6 +170,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(summary_table(records))
         print(f"\n{len(records)} run(s) stored in {store_path(args)}; see them with "
               f"'edgebench list --out {out}' and 'edgebench show RUN_ID --out {out}'")
+    if args.report:
+        _write_report(records, Path(args.report), store_path(args))
     failed_gates = [r for r in records for g in r.gates.values() if g.get("passed") is False]
     if args.fail_on_gate and failed_gates:
         raise GateFailed(f"{len(failed_gates)} run(s) failed a quality gate")
@@ -180,3 +183,19 @@ def _one_line(record) -> str:
         return f"{record.status}: {record.reason}"
     lat = record.latency_ms or {}
     return f"ok, p50 {lat.get('p50', float('nan')):.2f} ms over {lat.get('n')} iterations"
+
+
+def _write_report(records: list, path: Path, store_file: Path) -> None:
+    from results.store import ResultStore
+
+    with ResultStore(store_file) as store:
+        samples = {r.run_id: store.samples(r.run_id) for r in records}
+    if path.suffix.lower() == ".md":
+        from reports.markdown import render as render_md
+
+        render_md(records, samples, path)
+    else:
+        from reports.html import render as render_html
+
+        render_html(records, samples, path)
+    print(f"report: {path.resolve()}")
