@@ -728,7 +728,8 @@ class LoadedModel:
         """Time this configuration with pytest-benchmark and return its RunRecord.
 
         Rounds and warm-up come from the runner settings: at least ``min_iterations`` rounds and
-        ``min_duration_s`` seconds (estimated from a few untimed calls), capped by ``max_duration_s``.
+        ``min_duration_s`` seconds (estimated from a few untimed calls), capped by ``max_duration_s``;
+        pytest-benchmark's ``--benchmark-min-rounds`` raises the count further.
         With pytest-benchmark disabled (``--benchmark-disable``, xdist) or ``benchmark=None`` this
         is a smoke test: one inference, checked against fp32. With ``check`` (default), NaN/Inf
         outputs, outputs that do not match the fp32 reference's names/shapes, and failed quality
@@ -816,6 +817,10 @@ class LoadedModel:
                         f"under min_iterations ({runner.min_iterations})")
                 record.warnings.append(note)
                 self._loud.append(note)
+            # pytest-benchmark's own --benchmark-min-rounds (default 5) is a floor, e.g. for steadier CI comparisons.
+            floor = self.session.config.getoption("benchmark_min_rounds", None)
+            if isinstance(floor, int) and floor > rounds:
+                rounds = floor
         warmup_rounds = runner.warmup if warmup_rounds is None else warmup_rounds
         record.warmup_iterations = warmup_rounds
         record.runner.update({"rounds": rounds, "warmup_rounds": warmup_rounds, "probe_calls": PROBE_CALLS,

@@ -26,6 +26,7 @@ PLUGIN = ("-p", "no:edgebench", "-p", "harness.pytest_plugin", "-p", "no:cachepr
           "-W", "ignore::pytest.PytestAssertRewriteWarning")
 FAST = {"warmup": 2, "min_iterations": 20, "min_duration_s": 0.0, "max_duration_s": 5.0}
 FAKES = "tests.harness.pytest_fake_backends"
+MIN_ROUNDS = 25  # --benchmark-min-rounds given to the benchmarking session
 
 
 def _preload() -> None:
@@ -154,7 +155,7 @@ def benchmark_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     args = [sys.executable, "-m", "pytest", *PLUGIN, "-rs", "-q", "-W", "ignore::DeprecationWarning",
             "--benchmark-json", str(folder / "result.json"), "--benchmark-autosave",
-            "--benchmark-storage", str(folder / "storage")]
+            "--benchmark-storage", str(folder / "storage"), "--edgebench-store", f"--benchmark-min-rounds={MIN_ROUNDS}"]
     done = subprocess.run(args, cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False)
     return {"folder": folder, "done": done, "env": env, "args": args}
 
@@ -178,8 +179,8 @@ def test_extra_info_holds_memory_power_size_and_fidelity(benchmark_run: dict):
         assert bench["group"] == "tiny"
         assert (info["model"], info["precision"], info["device"], info["suite"]) == (
             "tiny", param.rsplit("-", 1)[-1] if "dynamic" not in param else "int8-dynamic", "host", "tiny-suite")
-        # rounds and warm-up come from the suite's runner settings
-        assert bench["stats"]["rounds"] >= FAST["min_iterations"]
+        # rounds and warm-up come from the suite's runner settings; --benchmark-min-rounds raises the rounds
+        assert bench["stats"]["rounds"] >= MIN_ROUNDS > FAST["min_iterations"]
         assert info["record"]["warmup_iterations"] == FAST["warmup"]
         assert info["record"]["runner"]["rounds"] == bench["stats"]["rounds"]
         # memory: a real sampled figure, at least the baseline of the process
@@ -254,18 +255,50 @@ def test_json_and_storage_folder_import_into_store_list_and_report(benchmark_run
     assert "tiny" in html and "int8-dynamic" in html and "onnxruntime" in html
 
 
-def test_compare_against_autosaved_run_keeps_working(benchmark_run: dict):
+def test_store_option_saves_the_same_runs_the_json_imports(benchmark_run: dict, tmp_path: Path, capsys):
+    from harness.cli import main
+    from results.store import ResultStore
+
+    folder = benchmark_run["folder"]
+    doc = json.loads((folder / "result.json").read_text())
+    with ResultStore(folder / "out" / "edgebench.sqlite") as store:
+        stored = {r.run_id: r for r in store.records()}
+    assert set(stored) == {b["extra_info"]["run_id"] for b in doc["benchmarks"]}
+    for bench in doc["benchmarks"]:
+        record = stored[bench["extra_info"]["run_id"]]
+        assert record.latency_ms["n"] == bench["stats"]["rounds"]
+        assert record.quality["sqnr_db"] == bench["extra_info"]["sqnr_db"]
+    # importing the JSON into that store adds nothing: the plugin already saved those runs (with raw samples)
+    out = tmp_path / "copy"
+    (out).mkdir()
+    (out / "edgebench.sqlite").write_bytes((folder / "out" / "edgebench.sqlite").read_bytes())
+    capsys.readouterr()
+    assert main(["import-pytest", str(folder / "result.json"), "--out", str(out), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["imported"] == [] and len(answer["already_stored"]) == 3
+
+
+def test_compare_against_autosaved_run_and_histogram_keep_working(benchmark_run: dict):
     """pytest-benchmark's own regression check on these tests (a generous threshold: no timing is asserted);
     stable machine info means no 'machine_info is different' warning."""
     folder = benchmark_run["folder"]
-    args = [a for a in benchmark_run["args"] if a != "--benchmark-autosave"]
+    args = [a for a in benchmark_run["args"] if a not in ("--benchmark-autosave", "--edgebench-store")]
     args[args.index("--benchmark-json") + 1] = str(folder / "second.json")
     args += ["-k", "onnxruntime and fp32", "--benchmark-compare=0001", "--benchmark-compare-fail=mean:100000%"]
+    try:
+        import pygal  # noqa: F401 - pytest-benchmark[histogram]
+    except ImportError:
+        histogram = None
+    else:
+        histogram = folder / "histogram"
+        args.append(f"--benchmark-histogram={histogram}")
     done = subprocess.run(args, cwd=folder, env=benchmark_run["env"], capture_output=True, text=True, timeout=300,
                           check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "Comparing against benchmarks from: " in done.stdout + done.stderr
     assert "machine_info is different" not in done.stdout + done.stderr
+    if histogram is not None:
+        assert (folder / "histogram-tiny.svg").stat().st_size > 0  # one chart per group: the model
 
 
 # -- smoke mode ------------------------------------------------------------------------------------
