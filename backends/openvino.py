@@ -1,0 +1,489 @@
+"""OpenVINO adapter: ONNX run directly or as a cached IR, OpenVINO IR (.xml) and .tflite as given.
+
+Devices: CPU / GPU / NPU as ``probe()`` finds them, plus AUTO. ``load()`` reads and compiles the
+model, so the runner's load phase is OpenVINO's compile time.
+
+Precisions from an ONNX source (``Variant.settings`` keys of this adapter; the others go to
+``backends._onnx_variants``):
+  fp32          ``format: ir`` (default: converted once with ov.convert_model, saved with
+                ov.save_model, cached) or ``format: onnx`` (the .onnx read at load time).
+  fp16          ``method: hint`` (default): the fp32 IR compiled with INFERENCE_PRECISION_HINT=f16.
+                On a CPU without native fp16 (no AVX512-FP16 / AMX-FP16, or Arm without fp16
+                arithmetic) OpenVINO quietly runs f32: the adapter reads the precision back and
+                says so in a warning. ``method: onnx``: the ONNX Runtime fp16 model (float16
+                weights, Cast ops at the I/O) converted to IR: OpenVINO folds the casts and still
+                computes in its inference precision (f32 on such CPUs), so it is mostly a size change.
+  int8          ``method: qdq`` (default): the ONNX Runtime static QDQ model run as is (OpenVINO
+                turns Q/DQ pairs into FakeQuantize and runs int8 kernels).
+                ``method: nncf``: NNCF post-training quantization (``nncf.quantize``) of the fp32
+                model with the same calibration feeds; ``subset_size`` (default: all samples).
+  int8-dynamic  the ONNX Runtime dynamic-quantized model (DynamicQuantizeLinear/MatMulInteger)
+                converted to IR; skipped with the reason if OpenVINO cannot read it.
+  int8-mixed    ``method: qdq`` (default): the ONNX Runtime mixed model; ``method: nncf``:
+                NNCF with ``keep_float`` patterns as an ignored scope.
+An .xml or .tflite source runs as given (``prebuilt`` or fp32); fp16 via the hint applies to them
+too. int8/uint8 tensors of a .tflite file are quantized/dequantized with the file's scale/zero
+point (read with the LiteRT interpreter).
+
+Options (``None`` = OpenVINO's default):
+  device               CPU (default) | GPU | NPU | AUTO | any device string OpenVINO takes
+  hint                 latency | throughput (PERFORMANCE_HINT; default latency)
+  streams              NUM_STREAMS (int or "AUTO")
+  threads              INFERENCE_NUM_THREADS
+  inference_precision  f32 | f16 | bf16 (INFERENCE_PRECISION_HINT; overrides the variant's)
+  requests             number of async infer requests used by ``infer_many`` (default: the
+                       compiled model's OPTIMAL_NUMBER_OF_INFER_REQUESTS)
+  io                   convert (default) | invoke_only: like the LiteRT adapter, inputs are
+                       wrapped in shared ov.Tensors and set only when the feed arrays change
+                       (by identity), outputs converted lazily when read: a timed ``infer``
+                       is then ``InferRequest.infer()`` alone, what benchmark_app times.
+
+Throughput mode: ``infer_many(feeds, n)`` runs ``n`` inferences through an AsyncInferQueue of
+``requests`` parallel requests (use with hint throughput) and returns how many completed; the
+caller times the call and divides. ``infer_many(feeds, n, collect=True)`` returns the outputs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends.base import (
+    Artifact,
+    Availability,
+    Backend,
+    BackendError,
+    Feeds,
+    ModelSource,
+    TensorSpec,
+    UnsupportedVariant,
+    Variant,
+    artifact_bytes,
+)
+
+_KNOWN_OPTIONS = {"device", "hint", "streams", "threads", "inference_precision", "requests", "io", "batch_size"}
+_OWN_SETTINGS = {"method", "format", "subset_size", "prebuilt"}
+_PRECISION_TYPES = {"f32": "f32", "fp32": "f32", "f16": "f16", "fp16": "f16", "bf16": "bf16"}
+
+
+def _ov_dtype(element_type: Any) -> str:
+    try:
+        return np.dtype(element_type.to_dtype()).name
+    except Exception:
+        return str(element_type)
+
+
+def _tflite_qparams(path: Path) -> dict[str, tuple[float, int, str]]:
+    """name -> (scale, zero_point, dtype) of a .tflite file's quantized inputs/outputs."""
+    try:
+        from backends.litert import _runtime
+    except ImportError as exc:  # pragma: no cover - same package
+        raise BackendError(str(exc)) from exc
+    try:
+        mod, _, _ = _runtime()
+    except ImportError as exc:
+        raise UnsupportedVariant(
+            f"{path.name} has quantized inputs/outputs; reading their scale/zero point needs ai-edge-litert "
+            f"({exc}); pip install ai-edge-litert"
+        ) from exc
+    interp = mod.Interpreter(model_path=str(path))
+    found = {}
+    for d in interp.get_input_details() + interp.get_output_details():
+        scale, zero = d["quantization"]
+        if np.dtype(d["dtype"]).kind in "iu" and scale:
+            found[d["name"]] = (float(scale), int(zero), np.dtype(d["dtype"]).name)
+    return found
+
+
+def _onnx_io_names(path: Path) -> list[str]:
+    """The ONNX graph's input and output names: the names feeds and outputs go by."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [v.name for v in graph.input] + [v.name for v in graph.output]
+
+
+def _type_name(value: Any) -> Any:
+    """An ov.Type (or a list of them) as its short name ('f32'); other values unchanged."""
+    if hasattr(value, "to_string"):
+        return value.to_string()
+    return value
+
+
+class _Port:
+    def __init__(self, name: str, dtype: str, shape: tuple[Any, ...], qparams: tuple[float, int, str] | None) -> None:
+        self.name = name
+        self.dtype = np.dtype(dtype) if dtype in np.sctypeDict else np.dtype(np.float32)
+        self.shape = shape
+        self.qparams = qparams
+
+    def to_model(self, x: np.ndarray) -> np.ndarray:
+        if self.qparams is not None:
+            scale, zero, _ = self.qparams
+            info = np.iinfo(self.dtype)
+            return np.clip(np.rint(np.asarray(x, np.float32) / scale) + zero, info.min, info.max).astype(self.dtype)
+        return np.ascontiguousarray(np.asarray(x).astype(self.dtype, copy=False))
+
+    def to_float(self, y: np.ndarray) -> np.ndarray:
+        if self.qparams is not None:
+            scale, zero, _ = self.qparams
+            return ((y.astype(np.float32) - zero) * np.float32(scale)).astype(np.float32)
+        return np.array(y, dtype=np.float32)  # copies: the request's buffer is reused by the next call
+
+
+class _LazyOutputs(Mapping[str, np.ndarray]):
+    """Outputs of one ``io: invoke_only`` call, converted only when read."""
+
+    def __init__(self, backend: OpenVINOBackend, generation: int) -> None:
+        self._b, self._gen, self._cache = backend, generation, {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            if self._b._generation != self._gen:
+                raise BackendError("in io=invoke_only mode an output must be read before the next infer() call")
+            port = self._b._out_by_name[name]
+            self._cache[name] = port.to_float(self._b._request.get_tensor(name).data)
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._b._out_by_name)
+
+    def __len__(self) -> int:
+        return len(self._b._out_by_name)
+
+
+class OpenVINOBackend(Backend):
+    name = "openvino"
+    source_formats = ("onnx", "openvino", "tflite")
+    precisions = ("fp32", "fp16", "int8", "int8-dynamic", "int8-mixed")
+
+    @classmethod
+    def probe(cls) -> Availability:
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            return Availability(False, reason=f"openvino is not installed ({exc}); pip install openvino")
+        try:
+            core = ov.Core()
+            found = list(core.available_devices)
+        except Exception as exc:
+            return Availability(False, version=ov.__version__, reason=f"OpenVINO could not start: {exc}")
+        names = {}
+        for dev in found:
+            try:
+                names[dev] = core.get_property(dev, "FULL_DEVICE_NAME")
+            except Exception:
+                names[dev] = dev
+        absent = []
+        for dev, why in (("GPU", "no Intel GPU with a working OpenCL/Level Zero driver was found"),
+                         ("NPU", "no Intel NPU (Core Ultra) with its driver was found")):
+            if not any(d.split(".")[0] == dev for d in found):
+                absent.append(f"{dev}: {why}")
+        devices = tuple(found + (["AUTO"] if found else []))
+        try:
+            import nncf
+
+            nncf_version = nncf.__version__
+        except ImportError:
+            nncf_version = None
+        details = {"device_names": names, "nncf": nncf_version or "not installed: int8 method nncf unavailable"}
+        if not found:
+            return Availability(False, version=ov.__version__, reason="OpenVINO found no device", details=details)
+        return Availability(True, version=ov.__version__, devices=devices, reason="; ".join(absent) or None,
+                            details=details)
+
+    # -- prepare --------------------------------------------------------------------------------
+    def prepare(self, model: ModelSource, variant: Variant, calibration: Iterable[Feeds] | None,
+                cache_dir: Path) -> Artifact:
+        if model.format not in self.source_formats:
+            raise UnsupportedVariant(f"OpenVINO reads ONNX, OpenVINO IR and .tflite; {model.path.name} is "
+                                     f"{model.format}: use the matching backend")
+        settings = dict(variant.settings)
+        method = str(settings.get("method") or ("hint" if variant.precision == "fp16" else "qdq"))
+        meta: dict[str, Any] = {"source_format": model.format, "method": method}
+        if variant.precision == "fp16" and method == "hint":
+            meta["inference_precision"] = "f16"
+        if settings.get("prebuilt"):
+            return self._as_given(model, variant, meta)
+        if model.format != "onnx":
+            if variant.precision in ("fp32",) or (variant.precision == "fp16" and method == "hint"):
+                return self._as_given(model, variant, meta)
+            if variant.precision == "int8" and method == "nncf" and model.format == "openvino":
+                return self._nncf(model, variant, calibration, cache_dir, meta)
+            raise UnsupportedVariant(
+                f"OpenVINO makes {variant.precision} (method {method}) from ONNX sources; {model.path.name} is "
+                f"{model.format}: give the ONNX model, or declare the {variant.precision} file as a variant"
+            )
+        if variant.precision == "fp32" or (variant.precision == "fp16" and method == "hint"):
+            if settings.get("format") == "onnx":
+                return self._as_given(model, variant, {**meta, "format": "onnx"})
+            return self._to_ir(model.path, model, variant, cache_dir, meta)
+        if method == "nncf":
+            if variant.precision not in ("int8", "int8-mixed"):
+                raise UnsupportedVariant(f"method nncf makes int8 and int8-mixed; {variant.precision} asked")
+            return self._nncf(model, variant, calibration, cache_dir, meta)
+        if method not in ("qdq", "onnx"):
+            raise BackendError(f"openvino: settings.method for {variant.precision} must be "
+                               f"{'hint or onnx' if variant.precision == 'fp16' else 'qdq or nncf'}; found {method!r}")
+        try:
+            from backends._onnx_variants import prepare_onnx_variant
+        except ImportError as exc:
+            raise UnsupportedVariant(f"the ONNX precision variants module is missing ({exc})") from exc
+        ort_variant = Variant(variant.precision, {k: v for k, v in settings.items() if k not in _OWN_SETTINGS})
+        onnx_artifact = prepare_onnx_variant(model, ort_variant, calibration, Path(cache_dir) / "onnx")
+        return self._to_ir(Path(onnx_artifact.path), model, variant, cache_dir,
+                           {**meta, "onnx_variant": str(onnx_artifact.path)})
+
+    def _as_given(self, model: ModelSource, variant: Variant, meta: dict[str, Any]) -> Artifact:
+        return Artifact(model.path, model.format, variant.precision, model.sha256, artifact_bytes(model.path),
+                        {**meta, "prebuilt": bool(variant.settings.get("prebuilt"))})
+
+    def _cache_path(self, model: ModelSource, variant: Variant, cache_dir: Path) -> Path:
+        import openvino as ov
+
+        key = Variant(variant.precision, {**variant.settings, "_ov": ov.__version__}).key()
+        return Path(cache_dir) / "openvino" / f"{model.sha256[:16]}-{key}" / f"{model.path.stem}.xml"
+
+    def _to_ir(self, onnx_path: Path, model: ModelSource, variant: Variant, cache_dir: Path,
+               meta: dict[str, Any]) -> Artifact:
+        import openvino as ov
+
+        xml = self._cache_path(model, variant, cache_dir)
+        if not xml.exists():
+            try:
+                ov_model = ov.convert_model(str(onnx_path))
+            except Exception as exc:
+                raise UnsupportedVariant(f"OpenVINO cannot convert {onnx_path.name} ({variant.precision}): "
+                                         f"{str(exc)[:600]}") from exc
+            xml.parent.mkdir(parents=True, exist_ok=True)
+            tmp = xml.with_name(xml.stem + ".tmp.xml")
+            # compress_to_fp16=False: keep the weights as the source has them; fp16 is a compile hint.
+            ov.save_model(ov_model, str(tmp), compress_to_fp16=False)
+            tmp.with_suffix(".bin").replace(xml.with_suffix(".bin"))
+            tmp.replace(xml)
+        return Artifact(xml, "openvino", variant.precision, model.sha256, artifact_bytes(xml),
+                        {**meta, "format": "ir", "io_names": _onnx_io_names(model.path)})
+
+    def _nncf(self, model: ModelSource, variant: Variant, calibration: Iterable[Feeds] | None, cache_dir: Path,
+              meta: dict[str, Any]) -> Artifact:
+        import openvino as ov
+
+        try:
+            import nncf
+        except ImportError as exc:
+            raise UnsupportedVariant(f"int8 method nncf needs nncf ({exc}); pip install nncf") from exc
+        xml = self._cache_path(model, variant, cache_dir)
+        if not xml.exists():
+            if calibration is None:
+                raise BackendError("int8 method nncf needs calibration data; none was given: set data.calibration "
+                                   "in the suite or pass --calib DIR")
+            samples = [dict(f) for f in calibration]
+            if not samples:
+                raise BackendError("the calibration iterable was empty: NNCF needs at least one sample")
+            fp32 = ov.Core().read_model(str(model.path))
+            names = [p.get_any_name() for p in fp32.inputs]
+            missing = [n for n in names if n not in samples[0]]
+            if missing:
+                raise BackendError(f"calibration feeds lack inputs {missing}: found {sorted(samples[0])}")
+            kwargs: dict[str, Any] = {"subset_size": int(variant.settings.get("subset_size") or len(samples))}
+            keep_float = variant.settings.get("keep_float")
+            if keep_float:
+                # NNCF matches node names with regular expressions; turn the suite's globs into them.
+                patterns = [re.escape(p).replace(r"\*", ".*").replace(r"\?", ".") for p in keep_float]
+                kwargs["ignored_scope"] = nncf.IgnoredScope(patterns=patterns, validate=False)
+            dataset = nncf.Dataset(samples, lambda f: {n: np.asarray(f[n], np.float32) for n in names})
+            try:
+                quantized = nncf.quantize(fp32, dataset, **kwargs)
+            except Exception as exc:
+                raise BackendError(f"nncf.quantize failed on {model.path.name}: {str(exc)[:600]}") from exc
+            xml.parent.mkdir(parents=True, exist_ok=True)
+            ov.save_model(quantized, str(xml), compress_to_fp16=False)
+        io_names = _onnx_io_names(model.path) if model.format == "onnx" else []
+        return Artifact(xml, "openvino", variant.precision, model.sha256, artifact_bytes(xml),
+                        {**meta, "format": "ir", "method": "nncf", "io_names": io_names})
+
+    # -- load -----------------------------------------------------------------------------------
+    def _config(self, artifact: Artifact) -> dict[str, Any]:
+        unknown = set(self.options) - _KNOWN_OPTIONS
+        if unknown:
+            raise BackendError(f"unknown openvino option(s) {sorted(unknown)}: expected some of "
+                               f"{sorted(_KNOWN_OPTIONS)}")
+        config: dict[str, Any] = {}
+        hint = str(self.options.get("hint") or "latency").lower()
+        if hint not in ("latency", "throughput", "cumulative_throughput"):
+            raise BackendError(f"openvino option hint must be latency or throughput; found {hint!r}")
+        config["PERFORMANCE_HINT"] = hint.upper()
+        if self.options.get("streams") is not None:
+            config["NUM_STREAMS"] = str(self.options["streams"])
+        if self.options.get("threads") is not None:
+            config["INFERENCE_NUM_THREADS"] = int(self.options["threads"])
+        precision = self.options.get("inference_precision") or artifact.metadata.get("inference_precision")
+        if precision is not None:
+            if str(precision).lower() not in _PRECISION_TYPES:
+                raise BackendError(f"openvino option inference_precision must be f32, f16 or bf16; found {precision!r}")
+            config["INFERENCE_PRECISION_HINT"] = _PRECISION_TYPES[str(precision).lower()]
+        return config
+
+    def load(self, artifact: Artifact) -> None:
+        import openvino as ov
+
+        io_mode = str(self.options.get("io") or "convert")
+        if io_mode not in ("convert", "invoke_only"):
+            raise BackendError(f"openvino option io must be convert or invoke_only; found {io_mode!r}")
+        self._invoke_only = io_mode == "invoke_only"
+        core = ov.Core()
+        device = str(self.options.get("device") or "CPU")
+        base = device.split(":")[0].split(".")[0].upper()
+        available = list(core.available_devices)
+        if base not in ("AUTO", "MULTI", "HETERO", "BATCH") and not any(d.split(".")[0] == base for d in available):
+            raise UnsupportedVariant(f"OpenVINO device {device} is not present here (found {', '.join(available)})")
+        config = self._config(artifact)
+        self._requested_precision = config.get("INFERENCE_PRECISION_HINT")
+        try:
+            model = core.read_model(str(artifact.path))
+        except Exception as exc:
+            raise BackendError(f"OpenVINO could not read {artifact.path.name}: {str(exc)[:600]}") from exc
+        # A dynamic batch dim (as .tflite files read) is fixed to 1 so the CPU plugin can plan memory.
+        new_shapes = {}
+        for port in model.inputs:
+            shape = port.get_partial_shape()
+            if shape.rank.is_static and len(shape) > 0 and shape[0].is_dynamic and all(
+                    d.is_static for d in list(shape)[1:]):
+                new_shapes[port.get_any_name()] = [1] + [d.get_length() for d in list(shape)[1:]]
+        if new_shapes:
+            model.reshape(new_shapes)
+        qparams = _tflite_qparams(artifact.path) if artifact.format == "tflite" else {}
+        try:
+            self._compiled = core.compile_model(model, device, config)
+        except Exception as exc:
+            raise BackendError(f"OpenVINO could not compile {artifact.path.name} for {device} with {config}: "
+                               f"{str(exc)[:600]}") from exc
+        self._request = self._compiled.create_infer_request()
+        self._artifact = artifact
+        self._device = device
+
+        known = set(artifact.metadata.get("io_names") or [])
+
+        def port(p: Any) -> _Port:
+            # A converted port can carry several names (an ORT cast's and the graph's): the graph's wins.
+            names = sorted(p.get_names())
+            name = next((n for n in names if n in known), None) or p.get_any_name()
+            shape = tuple(d.get_length() if d.is_static else None for d in p.get_partial_shape())
+            return _Port(name, _ov_dtype(p.get_element_type()), shape, qparams.get(name))
+
+        self._in = [port(p) for p in self._compiled.inputs]
+        self._out = [port(p) for p in self._compiled.outputs]
+        self._out_by_name = {p.name: p for p in self._out}
+        self._generation = 0
+        self._last_key: tuple[int, ...] | None = None
+
+    def inputs(self) -> list[TensorSpec]:
+        return [TensorSpec(p.name, p.shape, p.dtype.name) for p in self._in]
+
+    def outputs(self) -> list[TensorSpec]:
+        return [TensorSpec(p.name, p.shape, p.dtype.name) for p in self._out]
+
+    # -- infer ----------------------------------------------------------------------------------
+    def _model_inputs(self, feeds: Feeds) -> dict[str, np.ndarray]:
+        out = {}
+        for p in self._in:
+            if p.name in feeds:
+                x = feeds[p.name]
+            elif len(self._in) == 1 and len(feeds) == 1:
+                x = next(iter(feeds.values()))  # float/int8 pairs name their one input differently
+            else:
+                raise BackendError(f"feeds lack input {p.name!r}: expected {[i.name for i in self._in]}, "
+                                   f"found {sorted(feeds)}")
+            out[p.name] = p.to_model(np.asarray(x))
+        return out
+
+    def infer(self, feeds: Feeds) -> dict[str, np.ndarray]:
+        if self._invoke_only:
+            import openvino as ov
+
+            key = (id(feeds), *(id(v) for v in feeds.values()))
+            if key != self._last_key:
+                self._held = self._model_inputs(feeds)  # kept alive: the tensors share their memory
+                for name, array in self._held.items():
+                    self._request.set_tensor(name, ov.Tensor(array, shared_memory=True))
+                self._last_key = key
+            self._request.infer()
+            self._generation += 1
+            return _LazyOutputs(self, self._generation)  # type: ignore[return-value]
+        result = self._request.infer(self._model_inputs(feeds), share_inputs=True)
+        self._generation += 1
+        return {p.name: p.to_float(result[i]) for i, p in enumerate(self._out)}
+
+    def infer_many(self, feeds: Feeds, n: int, collect: bool = False) -> int | list[dict[str, np.ndarray]]:
+        """Run ``n`` inferences of ``feeds`` through an AsyncInferQueue (throughput mode).
+
+        Returns the number completed, or with ``collect=True`` the outputs of each (float, the
+        reference layout). Time the call from outside and divide by ``n`` for throughput.
+        """
+        import openvino as ov
+
+        if n < 1:
+            raise BackendError(f"infer_many needs n >= 1; found {n}")
+        jobs = self.options.get("requests")
+        if jobs is None:
+            jobs = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        queue = ov.AsyncInferQueue(self._compiled, int(jobs))
+        inputs = self._model_inputs(feeds)
+        results: list[dict[str, np.ndarray] | None] = [None] * n
+        errors: list[str] = []
+
+        def done(request: Any, index: int) -> None:
+            try:
+                if collect:
+                    results[index] = {p.name: p.to_float(request.get_tensor(p.name).data) for p in self._out}
+            except Exception as exc:  # the callback runs on OpenVINO's thread: report, don't raise there
+                errors.append(str(exc))
+
+        queue.set_callback(done)
+        for i in range(n):
+            queue.start_async(inputs, i, share_inputs=True)
+        queue.wait_all()
+        if errors:
+            raise BackendError(f"async inference failed: {errors[0]}")
+        return [r for r in results if r is not None] if collect else n
+
+    def close(self) -> None:
+        self._request = None
+        self._compiled = None
+
+    def _compiled_property(self, name: str) -> Any:
+        try:
+            value = _type_name(self._compiled.get_property(name))
+        except Exception:
+            return None
+        return value if isinstance(value, (int, float, bool, type(None))) else str(value)
+
+    def run_info(self) -> dict[str, Any]:
+        if getattr(self, "_compiled", None) is None:
+            return {"device": self.options.get("device") or "CPU"}
+        props = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT",
+                 "OPTIMAL_NUMBER_OF_INFER_REQUESTS", "EXECUTION_DEVICES")
+        return {
+            "device": self._device,
+            "compiled": {p.lower(): self._compiled_property(p) for p in props},
+            "artifact_format": self._artifact.format,
+            "method": self._artifact.metadata.get("method"),
+            "io": "invoke_only" if self._invoke_only else "convert",
+            "quantized_io": {p.name: {"scale": p.qparams[0], "zero_point": p.qparams[1]}
+                             for p in self._in + self._out if p.qparams},
+        }
+
+    def warnings(self) -> list[str]:
+        notes = []
+        if getattr(self, "_compiled", None) is None:
+            return notes
+        wanted = getattr(self, "_requested_precision", None)
+        got = self._compiled_property("INFERENCE_PRECISION_HINT")
+        if wanted and got and str(wanted) != str(got):
+            notes.append(f"OpenVINO was asked for inference precision {wanted} but runs {got} on {self._device}: "
+                         "this device has no native support, so the fp16 run measures f32 compute")
+        return notes

@@ -1,0 +1,150 @@
+"""OpenVINO adapter on the real runtime: ONNX/IR/TFLite sources, precisions, options, async throughput mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backends.base import BackendError, ModelSource, UnsupportedVariant, Variant
+from backends.openvino import OpenVINOBackend
+from tests.backends.small_onnx import (
+    MLPERF,
+    conv_source,
+    feeds,
+    mlperf_inputs,
+    needs,
+    ort_outputs,
+    sqnr_db,
+)
+
+pytestmark = needs("openvino", "the OpenVINO adapter's tests run the real runtime")
+
+
+def _run(variant: Variant, tmp_path, source=None, calibration=None, **options) -> OpenVINOBackend:
+    backend = OpenVINOBackend({"threads": 1, **options})
+    artifact = backend.prepare(source or conv_source(), variant, calibration, tmp_path)
+    backend.load(artifact)
+    return backend
+
+
+def test_probe_lists_cpu_and_says_why_gpu_npu_are_absent():
+    found = OpenVINOBackend.probe()
+    assert found.available and found.version
+    assert "CPU" in found.devices and "AUTO" in found.devices
+    for dev in ("GPU", "NPU"):
+        if dev not in found.devices:
+            assert f"{dev}:" in found.reason
+
+
+def test_fp32_ir_matches_onnxruntime_and_is_cached(tmp_path, monkeypatch):
+    feed = feeds(1, seed=4)[0]
+    backend = _run(Variant("fp32"), tmp_path)
+    assert backend._artifact.format == "openvino" and backend._artifact.path.suffix == ".xml"
+    want = ort_outputs(conv_source().path, feed)
+    got = backend.infer(feed)
+    assert set(got) == {"y", "z"}
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5)
+    # A second prepare reuses the saved IR: converting again would fail here.
+    import openvino as ov
+
+    monkeypatch.setattr(ov, "convert_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("reconverted")))
+    again = OpenVINOBackend().prepare(conv_source(), Variant("fp32"), None, tmp_path)
+    assert again.path == backend._artifact.path
+
+
+def test_fp32_onnx_read_directly(tmp_path):
+    backend = _run(Variant("fp32", {"format": "onnx"}), tmp_path)
+    assert backend._artifact.path == conv_source().path
+    feed = feeds(1, seed=5)[0]
+    np.testing.assert_allclose(backend.infer(feed)["y"], ort_outputs(conv_source().path, feed)["y"], atol=1e-5)
+
+
+def test_fp16_hint_is_applied_or_said_to_fall_back(tmp_path):
+    backend = _run(Variant("fp16"), tmp_path)
+    ran = backend.run_info()["compiled"]["inference_precision_hint"]
+    if ran == "f16":
+        assert backend.warnings() == []
+    else:  # CPUs without native fp16 run f32: the record must say so
+        assert any("runs f32" in w for w in backend.warnings())
+
+
+def test_int8_qdq_and_nncf_stay_close_to_fp32(tmp_path):
+    pytest.importorskip("nncf")
+    calibration = feeds(16, seed=0)
+    evaluation = feeds(4, seed=11)
+    qdq = _run(Variant("int8"), tmp_path, calibration=calibration)
+    nncf = _run(Variant("int8", {"method": "nncf"}), tmp_path, calibration=calibration)
+    assert qdq._artifact.metadata["method"] == "qdq" and "onnx_variant" in qdq._artifact.metadata
+    assert nncf._artifact.metadata["method"] == "nncf"
+    for feed in evaluation:
+        want = ort_outputs(conv_source().path, feed)["y"]
+        for backend in (qdq, nncf):
+            got = backend.infer(feed)["y"]
+            assert 15.0 < sqnr_db(want, got) < 80.0  # quantized: close, but not bit-exact
+
+
+def test_nncf_without_calibration_is_a_clear_error(tmp_path):
+    pytest.importorskip("nncf")
+    with pytest.raises(BackendError, match="calibration"):
+        OpenVINOBackend().prepare(conv_source(), Variant("int8", {"method": "nncf"}), None, tmp_path)
+
+
+def test_mlperf_tflite_pairs_read_directly_with_quantized_io(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    for kind in ("kws", "resnet8_cifar"):
+        f32_file, i8_file = MLPERF / f"{kind}_float32.tflite", MLPERF / f"{kind}_int8.tflite"
+        f32 = _run(Variant("fp32", {"prebuilt": True}), tmp_path, ModelSource.from_path(f32_file))
+        i8 = _run(Variant("int8", {"prebuilt": True}), tmp_path, ModelSource.from_path(i8_file))
+        assert i8.inputs()[0].dtype == "int8" and i8.run_info()["quantized_io"]
+        assert f32.inputs()[0].shape[0] == 1  # the dynamic batch dim of a .tflite is fixed to 1
+        agree = 0
+        xs = mlperf_inputs(kind.split("_")[0], 12, seed=7)
+        for x in xs:
+            a = next(iter(f32.infer({f32.inputs()[0].name: x}).values()))
+            b = next(iter(i8.infer({f32.inputs()[0].name: x}).values()))
+            agree += int(np.argmax(a) == np.argmax(b))
+        assert agree >= 0.75 * len(xs)
+
+
+def test_infer_many_async_matches_infer(tmp_path):
+    backend = _run(Variant("fp32"), tmp_path, hint="throughput", streams=2, threads=2, requests=3)
+    compiled = backend.run_info()["compiled"]
+    assert compiled["performance_hint"] == "THROUGHPUT" and compiled["num_streams"] == 2
+    feed = feeds(1, seed=6)[0]
+    outs = backend.infer_many(feed, 5, collect=True)
+    assert len(outs) == 5
+    want = backend.infer(feed)
+    for out in outs:
+        np.testing.assert_allclose(out["y"], want["y"], atol=1e-6)
+    assert backend.infer_many(feed, 7) == 7
+    with pytest.raises(BackendError, match="n >= 1"):
+        backend.infer_many(feed, 0)
+
+
+def test_invoke_only_mode_matches_and_guards_stale_outputs(tmp_path):
+    full = _run(Variant("fp32"), tmp_path)
+    lean = _run(Variant("fp32"), tmp_path, io="invoke_only")
+    a, b = feeds(2, seed=8)
+    for feed in (a, b, a):
+        np.testing.assert_array_equal(lean.infer(feed)["z"], full.infer(feed)["z"])
+    first = lean.infer(a)
+    lean.infer(a)
+    with pytest.raises(BackendError, match="before the next infer"):
+        first["y"]
+
+
+def test_bad_options_and_absent_devices(tmp_path):
+    with pytest.raises(BackendError, match="hint must be latency or throughput"):
+        _run(Variant("fp32"), tmp_path, hint="fastest")
+    with pytest.raises(BackendError, match=r"unknown openvino option\(s\) \['stream'\]"):
+        _run(Variant("fp32"), tmp_path, stream=2)
+    if "NPU" not in OpenVINOBackend.probe().devices:
+        with pytest.raises(UnsupportedVariant, match="NPU is not present"):
+            _run(Variant("fp32"), tmp_path, device="NPU")
+
+
+def test_non_onnx_source_cannot_be_requantized(tmp_path):
+    with pytest.raises(UnsupportedVariant, match="from ONNX sources"):
+        OpenVINOBackend().prepare(ModelSource.from_path(MLPERF / "kws_float32.tflite"), Variant("int8-dynamic"),
+                                  None, tmp_path)
