@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from harness.plan import RunPlan  # noqa: E402
-from harness.runner import RunContext, run_plan  # noqa: E402
-from harness.suite import BackendSpec, DataSettings, ModelSpec, PrecisionSpec, RunnerSettings  # noqa: E402
+from harness.plan import RunPlan
+from harness.runner import RunContext, run_plan
+from harness.suite import BackendSpec, DataSettings, ModelSpec, PrecisionSpec, RunnerSettings
 
 
 def bare_loop_median_ms(model: Path, feeds: dict[str, np.ndarray], threads: int, iterations: int, warmup: int) -> float:

@@ -653,10 +653,10 @@ class LoadedModel:
         from backends.base import TensorSpec
         from harness.runner import (
             INPUT_POOL_SIZE,
-            _calibration_for,
-            _evaluation_for,
-            _timing_inputs,
+            calibration_for,
+            evaluation_for,
             resolve_specs,
+            timing_inputs,
         )
 
         plan, record = self.plan, self.record
@@ -664,7 +664,7 @@ class LoadedModel:
         self._tracker.set_phase("prepare")
         calibration = None
         if variant.precision in ("int8", "int8-mixed") and not variant.settings.get("prebuilt"):
-            calibration = _calibration_for(plan, self.source)
+            calibration = calibration_for(plan, self.source)
         t0 = time.perf_counter_ns()
         self.artifact = self.backend.prepare(self.source, variant, calibration, self.session.cache_dir / "artifacts")
         record.prepare_s = (time.perf_counter_ns() - t0) / 1e9
@@ -685,17 +685,17 @@ class LoadedModel:
         # Quantized I/O takes float data like every other variant: the adapter quantizes it.
         data_specs = [TensorSpec(s.name, s.shape, "float32" if s.dtype in ("int8", "uint8", "float16") else s.dtype,
                                  s.layout) for s in specs]
-        self.evaluation = _evaluation_for(plan, self.source, data_specs)
+        self.evaluation = evaluation_for(plan, self.source, data_specs)
         pool_size = INPUT_POOL_SIZE if plan.runner.fresh_inputs else 1
-        self._raw_feeds = _timing_inputs(plan, self.source, data_specs, self.evaluation, pool_size)
+        self._raw_feeds = timing_inputs(plan, self.source, data_specs, self.evaluation, pool_size)
         self.feeds = [self._cast(f) for f in self._raw_feeds]
         record.batch_size = _batch_size(specs)
 
     def _cast(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
         """Float inputs -> what this artifact takes, done once outside any timing (as the runner does)."""
-        from harness.runner import _as_model_dtype
+        from harness.runner import as_model_dtype
 
-        return _as_model_dtype(feeds, self.input_specs)
+        return as_model_dtype(feeds, self.input_specs)
 
     # -- using ----------------------------------------------------------------------------------
     def infer(self, feeds: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -715,13 +715,13 @@ class LoadedModel:
     def fidelity(self, inputs: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
         """Fidelity of this configuration's outputs to fp32 on ``inputs`` (default: the evaluation
         set): the record's quality group (sqnr_db, cosine, ...), or a dict with the reason."""
-        from harness.runner import _score
+        from harness.runner import score
 
         inputs = list(inputs if inputs is not None else self.evaluation)
         if self.reference is None or not inputs:
             return {"reason": "not scored: no evaluation inputs (data.evaluation is 0)"}
         outputs = [self.backend.infer(self._cast(f)) for f in inputs]
-        return _score(self.plan, self.source, self.reference, inputs, outputs, self.session.cache_dir)
+        return score(self.plan, self.source, self.reference, inputs, outputs, self.session.cache_dir)
 
     def measure(self, benchmark: Any = None, *, rounds: int | None = None, warmup_rounds: int | None = None,
                 check: bool = True) -> RunRecord:
@@ -778,9 +778,9 @@ class LoadedModel:
             return
         expected = self.reference_outputs(raw)[0]
         self._compare_shapes(expected, outputs)
-        from harness.runner import _score
+        from harness.runner import score
 
-        self.record.quality = _score(self.plan, self.source, self.reference, raw, [outputs], self.session.cache_dir)
+        self.record.quality = score(self.plan, self.source, self.reference, raw, [outputs], self.session.cache_dir)
         self._finish_quality()
 
     def _benchmark(self, benchmark: Any, rounds: int | None, warmup_rounds: int | None) -> None:
@@ -876,12 +876,12 @@ class LoadedModel:
         return result
 
     def _finish_quality(self) -> None:
-        from harness.runner import _quality_warnings, gate_figures
+        from harness.runner import gate_figures, quality_warnings
         from results.schema import sanitize
 
         record = self.record
         record.quality = sanitize(record.quality)
-        notes = _quality_warnings(record.quality, self.plan.data.fidelity_floor_db)
+        notes = quality_warnings(record.quality, self.plan.data.fidelity_floor_db)
         record.warnings += notes
         self._loud += notes
         if self.plan.gates:

@@ -93,7 +93,7 @@ def resolve_specs(specs: Sequence[TensorSpec],
     return resolved, notes
 
 
-def _as_model_dtype(feeds: Mapping[str, np.ndarray], specs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
+def as_model_dtype(feeds: Mapping[str, np.ndarray], specs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
     """Cast once, outside the timed loop, to what the model takes (float data stays float for quantized I/O:
     the adapter quantizes it, and that cost is part of what an application pays)."""
     out = {}
@@ -125,7 +125,7 @@ def _child_main(conn, plan: RunPlan, source: ModelSource, reference: ModelSource
         _send(conn, "phase", name=phase)
         calibration = None
         if variant.precision in ("int8", "int8-mixed") and not variant.settings.get("prebuilt"):
-            calibration = _calibration_for(plan, source)
+            calibration = calibration_for(plan, source)
         t0 = time.perf_counter_ns()
         artifact = backend.prepare(source, variant, calibration, cache_dir / "artifacts")
         result["prepare_s"] = (time.perf_counter_ns() - t0) / 1e9
@@ -144,9 +144,9 @@ def _child_main(conn, plan: RunPlan, source: ModelSource, reference: ModelSource
         # Quantized I/O takes float data like every other variant: the adapter quantizes it.
         data_specs = [TensorSpec(s.name, s.shape, "float32" if s.dtype in ("int8", "uint8", "float16") else s.dtype,
                                  s.layout) for s in specs]
-        evaluation = _evaluation_for(plan, source, data_specs)
+        evaluation = evaluation_for(plan, source, data_specs)
         pool_size = INPUT_POOL_SIZE if plan.runner.fresh_inputs else 1
-        pool = [_as_model_dtype(f, specs) for f in _timing_inputs(plan, source, data_specs, evaluation, pool_size)]
+        pool = [as_model_dtype(f, specs) for f in timing_inputs(plan, source, data_specs, evaluation, pool_size)]
 
         phase = "first_inference"
         _send(conn, "phase", name=phase)
@@ -187,8 +187,8 @@ def _child_main(conn, plan: RunPlan, source: ModelSource, reference: ModelSource
         if evaluation:
             phase = "evaluation"
             _send(conn, "phase", name=phase)
-            outputs = [backend.infer(_as_model_dtype(f, specs)) for f in evaluation]
-            result["quality"] = _score(plan, source, reference, evaluation, outputs, cache_dir)
+            outputs = [backend.infer(as_model_dtype(f, specs)) for f in evaluation]
+            result["quality"] = score(plan, source, reference, evaluation, outputs, cache_dir)
         result["run_info"] = backend.run_info()
         result["warnings"] += backend.warnings()
         result["backend_version"] = backend.version()
@@ -251,7 +251,7 @@ def _ru_maxrss_bytes() -> int | None:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * scale
 
 
-def _calibration_for(plan: RunPlan, source: ModelSource) -> list[dict[str, np.ndarray]]:
+def calibration_for(plan: RunPlan, source: ModelSource) -> list[dict[str, np.ndarray]]:
     from backends.base import onnx_io_specs
     from harness import data
 
@@ -260,7 +260,7 @@ def _calibration_for(plan: RunPlan, source: ModelSource) -> list[dict[str, np.nd
                                 n=plan.data.calibration, seed=plan.data.seed)
 
 
-def _evaluation_for(plan: RunPlan, source: ModelSource, specs: list[TensorSpec]) -> list[dict[str, np.ndarray]]:
+def evaluation_for(plan: RunPlan, source: ModelSource, specs: list[TensorSpec]) -> list[dict[str, np.ndarray]]:
     if plan.data.evaluation <= 0:
         return []
     from harness import data
@@ -268,7 +268,7 @@ def _evaluation_for(plan: RunPlan, source: ModelSource, specs: list[TensorSpec])
     return data.evaluation_set(plan.model.zoo, specs, n=plan.data.evaluation, seed=plan.data.seed)
 
 
-def _timing_inputs(plan: RunPlan, source: ModelSource, specs: list[TensorSpec],
+def timing_inputs(plan: RunPlan, source: ModelSource, specs: list[TensorSpec],
                    evaluation: list[dict[str, np.ndarray]], n: int) -> list[dict[str, np.ndarray]]:
     if len(evaluation) >= n:
         return evaluation[:n]
@@ -277,7 +277,7 @@ def _timing_inputs(plan: RunPlan, source: ModelSource, specs: list[TensorSpec],
     return data.evaluation_set(plan.model.zoo, specs, n=n, seed=plan.data.seed + 7919)
 
 
-def _score(plan: RunPlan, source: ModelSource, reference: ModelSource | None,
+def score(plan: RunPlan, source: ModelSource, reference: ModelSource | None,
            evaluation: list[dict[str, np.ndarray]], outputs: list[dict[str, np.ndarray]],
            cache_dir: Path) -> dict[str, Any]:
     from harness import reference as ref
@@ -433,8 +433,8 @@ def run_plan(plan: RunPlan, ctx: RunContext) -> RunRecord:
                     outcome = (kind, payload)
                     break
             if time.monotonic() > deadline:
-                outcome = ("error", {"reason": f"timed out after {plan.runner.timeout_s:g} s in phase {phase} "
-                                               "(raise runner.timeout_s, or look for a hang in the backend)",
+                outcome = ("error", {"reason": f"timed out after {plan.runner.timeout_s:g} s (raise "
+                                               "runner.timeout_s, or look for a hang in the backend)",
                                      "phase": phase})
                 break
             if not process.is_alive() and not parent_conn.poll(0):
@@ -519,7 +519,7 @@ def _fill(record: RunRecord, plan: RunPlan, result: dict[str, Any], rss: dict[st
     quality = result.get("quality")
     if quality:
         record.quality = quality
-        record.warnings += _quality_warnings(quality, plan.data.fidelity_floor_db)
+        record.warnings += quality_warnings(quality, plan.data.fidelity_floor_db)
     if telemetry_result is not None:
         record.power = telemetry_result.power
         record.thermal = telemetry_result.thermal
@@ -547,7 +547,7 @@ def gate_figures(record: RunRecord) -> dict[str, Any]:
     return figures
 
 
-def _quality_warnings(quality: dict[str, Any], floor_db: float) -> list[str]:
+def quality_warnings(quality: dict[str, Any], floor_db: float) -> list[str]:
     notes = []
     if quality.get("nonfinite"):
         notes.append(f"{quality['nonfinite']} NaN/Inf values in the outputs: this configuration is broken")
