@@ -265,7 +265,9 @@ def evaluation_for(plan: RunPlan, source: ModelSource, specs: list[TensorSpec]) 
         return []
     from harness import data
 
-    return data.evaluation_set(plan.model.zoo, specs, n=plan.data.evaluation, seed=plan.data.seed)
+    # With a calibration folder, evaluation uses the user's own files held out from calibration.
+    return data.evaluation_set(plan.model.zoo, specs, calib_dir=plan.data.calibration_dir, n=plan.data.evaluation,
+                               seed=plan.data.seed)
 
 
 def timing_inputs(plan: RunPlan, source: ModelSource, specs: list[TensorSpec],
