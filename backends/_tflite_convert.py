@@ -383,10 +383,9 @@ def convert(model: ModelSource, variant: Variant, calibration: Iterable[Feeds] |
             raise BackendError(f"onnx2tf finished but {produced[variant.precision]} is missing; it wrote {listing}")
         if edgetpu:
             made = _edgetpu_compile(made, work / "edgetpu")
-        layout = io_layout(made, src, inputs, output_names)
-        _store(made, layout, final, meta_path)
         # One onnx2tf pass writes several precisions (an int8 pass: fp32, fp16, dynamic-range and
-        # full-integer): keep them all, so a suite asking for each converts once.
+        # full-integer): keep them all, so a suite asking for each converts once. By-products first,
+        # so they are kept even when the asked-for file turns out not to run.
         for precision, file_name in produced.items():
             other, other_meta = place(precision)
             if precision == variant.precision or other_meta.exists() or not (work / "tf" / file_name).exists():
@@ -396,9 +395,11 @@ def convert(model: ModelSource, variant: Variant, calibration: Iterable[Feeds] |
             try:
                 other_layout = io_layout(work / "tf" / file_name, src, inputs, output_names)
             except (BackendError, UnsupportedVariant):
-                continue  # the asked-for file is fine; a by-product that does not load is just not kept
+                continue  # a by-product that does not load is just not kept
             other.parent.mkdir(parents=True, exist_ok=True)
             _store(work / "tf" / file_name, other_layout, other, other_meta)
+        layout = io_layout(made, src, inputs, output_names)
+        _store(made, layout, final, meta_path)
     return Artifact(final, "tflite", variant.precision, model.sha256, artifact_bytes(final), layout)
 
 
@@ -464,7 +465,12 @@ def io_layout(tflite: Path, onnx_path: Path, onnx_inputs: list[tuple[str, tuple[
                                      f"not a permutation of the ONNX input {name} {list(shape)}")
         meta["inputs"][name] = {"tflite": detail["name"], "index": int(detail["index"]), "perm": list(perm)}
         interp.set_tensor(detail["index"], _quantize(to_artifact_layout(feeds[name], perm), detail))
-    interp.invoke()
+    try:
+        interp.invoke()
+    except RuntimeError as exc:
+        # e.g. a full-integer LayerNorm whose variance quantizes to zero: "DIV ... data[i] != zero_point"
+        raise UnsupportedVariant(f"onnx2tf's {tflite.name} does not run in LiteRT: "
+                                 f"{' '.join(str(exc).split())[:400]}") from exc
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     expected = dict(zip(onnx_outputs, session.run(onnx_outputs, feeds)))
     taken: set[int] = set()

@@ -357,13 +357,20 @@ class LiteRTBackend(Backend):
             if key != self._last_key:
                 self._set_inputs(feeds)
                 self._last_key = key
-            self._interp.invoke()
+            self._run()
             self._generation += 1
             return LazyOutputs(self, self._generation)  # type: ignore[return-value]
         self._set_inputs(feeds)
-        self._interp.invoke()
+        self._run()
         self._generation += 1
         return {io.name: self._read_output(io) for io in self._out}
+
+    def _run(self) -> None:
+        try:
+            self._interp.invoke()
+        except RuntimeError as exc:  # a kernel refused (e.g. a quantized division by zero)
+            raise BackendError(f"LiteRT inference failed on {self._artifact.path.name}: "
+                               f"{' '.join(str(exc).split())[:600]}") from exc
 
     def invoke(self) -> None:
         """Run the interpreter on whatever inputs it holds: the bare call a vendor benchmark times."""
