@@ -99,6 +99,16 @@ def to_reference_layout(array: np.ndarray, perm: Sequence[int] | None) -> np.nda
     return np.transpose(array, inverse_perm(perm))
 
 
+def reference_name(tflite_name: str, dtype: Any) -> str:
+    """The name a .tflite tensor goes by in edgebench: TFLite's quantized-I/O rewrite appends
+    ``_int8`` / ``_uint8`` to the tensors it retypes (``input_1`` → ``input_1_int8``), so a float/int8
+    pair would otherwise disagree on names; the suffix of an integer tensor is dropped."""
+    kind = np.dtype(dtype).name
+    if kind in ("int8", "uint8") and tflite_name.endswith(f"_{kind}"):
+        return tflite_name[: -len(kind) - 1]
+    return tflite_name
+
+
 # ---------------------------------------------------------------------------------------------
 # Availability
 # ---------------------------------------------------------------------------------------------

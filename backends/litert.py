@@ -9,7 +9,9 @@ reads: that run is skipped with the reason.
 Feeds and outputs are float arrays in the *reference* layout: the ONNX layout for a model
 converted from ONNX (onnx2tf moves channels last; the artifact metadata says how, and ``infer``
 transposes), the file's own layout for a ``.tflite`` given as is. int8/uint8 inputs are quantized
-with the tensor's scale/zero point, int8/uint8 outputs dequantized.
+with the tensor's scale/zero point, int8/uint8 outputs dequantized. Names: the ONNX names for a
+converted model; a ``.tflite``'s own names, less the ``_int8``/``_uint8`` suffix TFLite's
+quantized-I/O rewrite adds, so a float/int8 pair agrees (``input_1_int8`` is fed as ``input_1``).
 
 Options (``None`` = the runtime's default):
   threads            XNNPACK / kernel threads (Interpreter num_threads)
@@ -38,6 +40,7 @@ from backends._tflite_convert import (
     CONVERTIBLE,
     converter_available,
     edgetpu_compiler_path,
+    reference_name,
     to_artifact_layout,
     to_reference_layout,
 )
@@ -267,7 +270,9 @@ class LiteRTBackend(Backend):
         if delegate in ("edgetpu", "gpu"):
             library = self.options.get("delegate_library") or (EDGETPU_LIBRARY if delegate == "edgetpu"
                                                                  else GPU_LIBRARY)
-            reason = _library_reason(library, f"{delegate} delegate", "see 'edgebench backends' for how to install it")
+            install = ("install libedgetpu1-std from Coral's apt repository and attach a Coral device"
+                       if delegate == "edgetpu" else "build the TFLite GPU delegate and pass options.delegate_library")
+            reason = _library_reason(library, f"{delegate} delegate", install)
             if reason:
                 raise UnsupportedVariant(reason)
             try:
@@ -314,8 +319,8 @@ class LiteRTBackend(Backend):
             self._out = [_IO(n, out_details[m["index"]], list(m["perm"]))
                          for n, m in artifact.metadata["outputs"].items()]
         else:
-            self._in = [_IO(d["name"], d, None) for d in in_details.values()]
-            self._out = [_IO(d["name"], d, None) for d in out_details.values()]
+            self._in = [_IO(reference_name(d["name"], d["dtype"]), d, None) for d in in_details.values()]
+            self._out = [_IO(reference_name(d["name"], d["dtype"]), d, None) for d in out_details.values()]
         self._out_by_name = {o.name: o for o in self._out}
         self._last_key: tuple[int, ...] | None = None
         self._generation = 0

@@ -23,7 +23,8 @@ Precisions from an ONNX source (``Variant.settings`` keys of this adapter; the o
                 NNCF with ``keep_float`` patterns as an ignored scope.
 An .xml or .tflite source runs as given (``prebuilt`` or fp32); fp16 via the hint applies to them
 too. int8/uint8 tensors of a .tflite file are quantized/dequantized with the file's scale/zero
-point (read with the LiteRT interpreter).
+point (read with the LiteRT interpreter), and named as the LiteRT adapter names them (less the
+``_int8`` suffix of TFLite's quantized-I/O rewrite).
 
 Options (``None`` = OpenVINO's default):
   device               CPU (default) | GPU | NPU | AUTO | any device string OpenVINO takes
@@ -115,8 +116,10 @@ def _type_name(value: Any) -> Any:
 
 
 class _Port:
-    def __init__(self, name: str, dtype: str, shape: tuple[Any, ...], qparams: tuple[float, int, str] | None) -> None:
-        self.name = name
+    def __init__(self, name: str, dtype: str, shape: tuple[Any, ...], qparams: tuple[float, int, str] | None,
+                 ov_name: str | None = None) -> None:
+        self.name = name  # what feeds and outputs are keyed by
+        self.ov_name = ov_name or name  # what the compiled model calls it
         self.dtype = np.dtype(dtype) if dtype in np.sctypeDict else np.dtype(np.float32)
         self.shape = shape
         self.qparams = qparams
@@ -146,7 +149,7 @@ class _LazyOutputs(Mapping[str, np.ndarray]):
             if self._b._generation != self._gen:
                 raise BackendError("in io=invoke_only mode an output must be read before the next infer() call")
             port = self._b._out_by_name[name]
-            self._cache[name] = port.to_float(self._b._request.get_tensor(name).data)
+            self._cache[name] = port.to_float(self._b._request.get_tensor(port.ov_name).data)
         return self._cache[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -371,9 +374,15 @@ class OpenVINOBackend(Backend):
         def port(p: Any) -> _Port:
             # A converted port can carry several names (an ORT cast's and the graph's): the graph's wins.
             names = sorted(p.get_names())
-            name = next((n for n in names if n in known), None) or p.get_any_name()
+            ov_name = next((n for n in names if n in known), None) or p.get_any_name()
             shape = tuple(d.get_length() if d.is_static else None for d in p.get_partial_shape())
-            return _Port(name, _ov_dtype(p.get_element_type()), shape, qparams.get(name))
+            dtype = _ov_dtype(p.get_element_type())
+            name = ov_name
+            if artifact.format == "tflite":
+                from backends._tflite_convert import reference_name
+
+                name = reference_name(ov_name, dtype) if dtype in ("int8", "uint8") else ov_name
+            return _Port(name, dtype, shape, qparams.get(ov_name), ov_name)
 
         self._in = [port(p) for p in self._compiled.inputs]
         self._out = [port(p) for p in self._compiled.outputs]
@@ -398,7 +407,7 @@ class OpenVINOBackend(Backend):
             else:
                 raise BackendError(f"feeds lack input {p.name!r}: expected {[i.name for i in self._in]}, "
                                    f"found {sorted(feeds)}")
-            out[p.name] = p.to_model(np.asarray(x))
+            out[p.ov_name] = p.to_model(np.asarray(x))
         return out
 
     def infer(self, feeds: Feeds) -> dict[str, np.ndarray]:
@@ -439,7 +448,7 @@ class OpenVINOBackend(Backend):
         def done(request: Any, index: int) -> None:
             try:
                 if collect:
-                    results[index] = {p.name: p.to_float(request.get_tensor(p.name).data) for p in self._out}
+                    results[index] = {p.name: p.to_float(request.get_tensor(p.ov_name).data) for p in self._out}
             except Exception as exc:  # the callback runs on OpenVINO's thread: report, don't raise there
                 errors.append(str(exc))
 
@@ -473,7 +482,7 @@ class OpenVINOBackend(Backend):
             "artifact_format": self._artifact.format,
             "method": self._artifact.metadata.get("method"),
             "io": "invoke_only" if self._invoke_only else "convert",
-            "quantized_io": {p.name: {"scale": p.qparams[0], "zero_point": p.qparams[1]}
+            "quantized_io": {p.ov_name: {"scale": p.qparams[0], "zero_point": p.qparams[1]}
                              for p in self._in + self._out if p.qparams},
         }
 

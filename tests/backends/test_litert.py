@@ -111,6 +111,10 @@ def test_mlperf_int8_agrees_with_float(kind):
     integer = _load(MLPERF / f"{kind}_int8.tflite", "int8")
     assert integer.inputs()[0].dtype == "int8" and floating.inputs()[0].dtype == "float32"
     assert integer.inputs()[0].shape == floating.inputs()[0].shape
+    # resnet8's int8 file calls its tensors input_1_int8 / Identity_int8: named as the float ones here.
+    assert [t.name for t in integer.inputs() + integer.outputs()] == [t.name for t in floating.inputs() +
+                                                                        floating.outputs()]
+    assert integer.run_info()["inputs"][0]["tflite_name"].startswith(integer.inputs()[0].name)
     agree, n, diffs = 0, 24, []
     for x in mlperf_inputs(kind.split("_")[0], n, seed=3):
         # Keyed by the float model's input name: the int8 file's own name may differ (input_1_int8).

@@ -97,6 +97,7 @@ def test_mlperf_tflite_pairs_read_directly_with_quantized_io(tmp_path):
         f32 = _run(Variant("fp32", {"prebuilt": True}), tmp_path, ModelSource.from_path(f32_file))
         i8 = _run(Variant("int8", {"prebuilt": True}), tmp_path, ModelSource.from_path(i8_file))
         assert i8.inputs()[0].dtype == "int8" and i8.run_info()["quantized_io"]
+        assert [t.name for t in i8.inputs() + i8.outputs()] == [t.name for t in f32.inputs() + f32.outputs()]
         assert f32.inputs()[0].shape[0] == 1  # the dynamic batch dim of a .tflite is fixed to 1
         agree = 0
         xs = mlperf_inputs(kind.split("_")[0], 12, seed=7)
