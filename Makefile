@@ -23,8 +23,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 bench: install
-	$(BIN)/edgebench run $(if $(SUITE),$(SUITE),suites/default.yaml) --device $(DEVICE) --out $(OUT) \
-		--report $(OUT)/report.html
+	@# edgebench run exits 1 when some runs failed: those are results (with reasons in the table and the
+	@# report), not a broken bench. Bad input (2), a wrong DEVICE (2) or Ctrl-C (130) still stop make.
+	@$(BIN)/edgebench run $(if $(SUITE),$(SUITE),suites/default.yaml) --device $(DEVICE) --out $(OUT) \
+		--report $(OUT)/report.html; rc=$$?; \
+	if [ $$rc -eq 1 ]; then echo "make bench: some runs failed; see their reasons above and in the report" >&2; exit 0; fi; \
+	exit $$rc
 
 bench-pytest: install
 	@# the zoo through pytest-benchmark (quick suite; EDGEBENCH_FULL=1 for the full one); extra flags in PYTEST_ARGS
