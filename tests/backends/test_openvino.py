@@ -149,3 +149,17 @@ def test_non_onnx_source_cannot_be_requantized(tmp_path):
     with pytest.raises(UnsupportedVariant, match="from ONNX sources"):
         OpenVINOBackend().prepare(ModelSource.from_path(MLPERF / "kws_float32.tflite"), Variant("int8-dynamic"),
                                   None, tmp_path)
+
+
+def test_prebuilt_ir_runs_as_given_and_litert_skips_it(tmp_path):
+    made = OpenVINOBackend().prepare(conv_source(), Variant("fp32"), None, tmp_path / "made")
+    source = ModelSource.from_path(made.path)  # an .xml made elsewhere
+    assert source.format == "openvino"
+    backend = _run(Variant("int8", {"prebuilt": True}), tmp_path, source)
+    assert backend._artifact.path == made.path  # not converted, not quantized: as given
+    feed = feeds(1, seed=12)[0]
+    np.testing.assert_allclose(backend.infer(feed)["z"], ort_outputs(conv_source().path, feed)["z"], atol=1e-5)
+    from backends.litert import LiteRTBackend
+
+    with pytest.raises(UnsupportedVariant, match="openvino"):
+        LiteRTBackend().prepare(source, Variant("int8", {"prebuilt": True}), None, tmp_path)
