@@ -289,15 +289,24 @@ def score(plan: RunPlan, source: ModelSource, reference: ModelSource | None,
         return {"reason": "no fp32 reference for this model"}
     expected = ref.reference_outputs(reference, evaluation, cache_dir / "reference")
     names = list(expected[0])
+    candidate_names = list(outputs[0])
+    mapping = {n: n for n in names}
     missing = [n for n in names if n not in outputs[0]]
     if missing:
-        return {"reason": f"outputs {missing} of the reference are missing from this run's outputs"}
+        # Models made elsewhere (a float/int8 pair) may name the same outputs differently: with as many
+        # outputs on both sides, match them by position, and say so in the scores.
+        if len(candidate_names) != len(names):
+            return {"reason": f"outputs {missing} of the reference are missing from this run's outputs "
+                              f"{candidate_names}"}
+        mapping = dict(zip(names, candidate_names))
     scores = score_outputs(
         {n: [e[n] for e in expected] for n in names},
-        {n: [o[n] for o in outputs] for n in names},
+        {n: [o[mapping[n]] for o in outputs] for n in names},
         dict(source.output_kinds),
     )
     scores["reference"] = {"model_sha256": reference.sha256, "backend": ref.reference_backend_name(reference)}
+    if missing:
+        scores["reference"]["matched_by_position"] = mapping
     return scores
 
 

@@ -112,3 +112,19 @@ def test_fresh_inputs_cycles_distinct_arrays(tiny_onnx, tmp_path):
     record = run_plan(plan_for(tiny_onnx, runner=runner, evaluation=0), RunContext(out_dir=tmp_path))
     assert record.status == "ok", record.reason
     assert np.isfinite(record.latency_ms["p50"])
+
+
+def test_outputs_named_differently_are_matched_by_position(tiny_onnx, tmp_path):
+    from backends.base import ModelSource
+    from harness.reference import reference_outputs
+    from harness.runner import score
+
+    source = ModelSource.from_path(tiny_onnx, name="tiny")
+    feeds = [{"x": np.random.default_rng(i).standard_normal((1, 16)).astype(np.float32)} for i in range(2)]
+    expected = reference_outputs(source, feeds, tmp_path / "ref")
+    renamed = [{"y_int8": e["y"] + 0.01} for e in expected]
+    scores = score(plan_for(tiny_onnx), source, source, feeds, renamed, tmp_path)
+    assert scores["reference"]["matched_by_position"] == {"y": "y_int8"}
+    assert 10 < scores["sqnr_db"] < 100
+    extra = [{"y_int8": e["y"], "other": e["y"]} for e in expected]
+    assert "missing" in score(plan_for(tiny_onnx), source, source, feeds, extra, tmp_path)["reason"]
