@@ -390,7 +390,12 @@ def convert(model: ModelSource, variant: Variant, calibration: Iterable[Feeds] |
         made = work / "tf" / produced[variant.precision]
         if not made.exists():
             listing = sorted(p.name for p in (work / "tf").glob("*.tflite")) if (work / "tf").exists() else []
-            raise BackendError(f"onnx2tf finished but {produced[variant.precision]} is missing; it wrote {listing}")
+            # onnx2tf skips a precision it cannot quantize without failing: that is this converter's limit on
+            # this model, so the run is skipped with the reason rather than counted as a broken run.
+            raise UnsupportedVariant(
+                f"onnx2tf could not produce {variant.precision} for this model: it finished without "
+                f"{produced[variant.precision]} (it wrote {listing}); try int8-dynamic, or another backend"
+            )
         if edgetpu:
             made = _edgetpu_compile(made, work / "edgetpu")
         # One onnx2tf pass writes several precisions (an int8 pass: fp32, fp16, dynamic-range and
