@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.common import add_json, print_json
+from harness.cli.common import add_json, add_out, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backends", help="which backends run on this machine, and why not")
     add_json(p)
+    add_out(p)  # accepted everywhere for uniform scripts; nothing is written
     p.set_defaults(func=backends_command)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.common import add_json, print_json
+from harness.cli.common import add_json, add_out, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,11 +12,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     zsub = p.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND")
     lp = zsub.add_parser("list", help="the zoo models, their inputs, outputs and modules")
     add_json(lp)
+    add_out(lp)  # accepted everywhere for uniform scripts; the zoo writes nothing there
     lp.set_defaults(func=list_command)
     ep = zsub.add_parser("export", help="write NAME.onnx into DIR (same bytes every time)")
     ep.add_argument("name", metavar="NAME", help="zoo model name (see `edgebench zoo list`)")
     ep.add_argument("dir", metavar="DIR", help="folder to write NAME.onnx into (created if missing)")
     add_json(ep)
+    add_out(ep)
     ep.set_defaults(func=export_command)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
