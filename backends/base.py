@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -119,6 +119,34 @@ class Artifact:
             "bytes": self.bytes,
             "metadata": dict(self.metadata),
         }
+
+
+class LazyOutputs(Mapping[str, np.ndarray]):
+    """Outputs of one call in an adapter's vendor-comparable ``io: invoke_only`` mode: each is converted to
+    float only when read. The runtime reuses its output buffers, so an output must be read before the next
+    call; ``current_call()`` tells which call the buffers hold now."""
+
+    def __init__(self, names: Iterable[str], read: Callable[[str], np.ndarray], call: int,
+                 current_call: Callable[[], int]) -> None:
+        self._names = list(names)
+        self._read, self._call, self._current_call = read, call, current_call
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            if name not in self._names:
+                raise KeyError(name)
+            if self._current_call() != self._call:
+                raise BackendError("in io=invoke_only mode an output must be read before the next infer() call; "
+                                   "this one was overwritten")
+            self._cache[name] = self._read(name)
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:

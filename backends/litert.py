@@ -30,7 +30,7 @@ Options (``None`` = the runtime's default):
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from backends.base import (
     Backend,
     BackendError,
     Feeds,
+    LazyOutputs,
     ModelSource,
     TensorSpec,
     UnsupportedVariant,
@@ -169,29 +170,6 @@ class _IO:
             channels_last = self.perm is not None and self.perm == [0, 2, 3, 1]
             layout = "NCHW" if (reference == "onnx" and channels_last) else ("NHWC" if reference == "tflite" else None)
         return TensorSpec(self.name, self.shape, np.dtype(self.detail["dtype"]).name, layout)
-
-
-class LazyOutputs(Mapping[str, np.ndarray]):
-    """Outputs of one ``invoke_only`` call, dequantized and re-laid out only when read."""
-
-    def __init__(self, backend: LiteRTBackend, generation: int) -> None:
-        self._backend = backend
-        self._generation = generation
-        self._cache: dict[str, np.ndarray] = {}
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._cache:
-            if self._backend._generation != self._generation:
-                raise BackendError("in io=invoke_only mode an output must be read before the next infer() call; "
-                                   "this one was overwritten")
-            self._cache[name] = self._backend._read_output(self._backend._out_by_name[name])
-        return self._cache[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._backend._out_by_name)
-
-    def __len__(self) -> int:
-        return len(self._backend._out_by_name)
 
 
 class LiteRTBackend(Backend):
@@ -364,7 +342,9 @@ class LiteRTBackend(Backend):
                 self._last_key = key
             self._run()
             self._generation += 1
-            return LazyOutputs(self, self._generation)  # type: ignore[return-value]
+            by_name = self._out_by_name
+            return LazyOutputs(by_name, lambda name: self._read_output(by_name[name]), self._generation,
+                               lambda: self._generation)  # type: ignore[return-value]
         self._set_inputs(feeds)
         self._run()
         self._generation += 1

@@ -47,7 +47,7 @@ caller times the call and divides. ``infer_many(feeds, n, collect=True)`` return
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ from backends.base import (
     Backend,
     BackendError,
     Feeds,
+    LazyOutputs,
     ModelSource,
     TensorSpec,
     UnsupportedVariant,
@@ -136,27 +137,6 @@ class _Port:
             scale, zero, _ = self.qparams
             return ((y.astype(np.float32) - zero) * np.float32(scale)).astype(np.float32)
         return np.array(y, dtype=np.float32)  # copies: the request's buffer is reused by the next call
-
-
-class _LazyOutputs(Mapping[str, np.ndarray]):
-    """Outputs of one ``io: invoke_only`` call, converted only when read."""
-
-    def __init__(self, backend: OpenVINOBackend, generation: int) -> None:
-        self._b, self._gen, self._cache = backend, generation, {}
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._cache:
-            if self._b._generation != self._gen:
-                raise BackendError("in io=invoke_only mode an output must be read before the next infer() call")
-            port = self._b._out_by_name[name]
-            self._cache[name] = port.to_float(self._b._request.get_tensor(port.ov_name).data)
-        return self._cache[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._b._out_by_name)
-
-    def __len__(self) -> int:
-        return len(self._b._out_by_name)
 
 
 class OpenVINOBackend(Backend):
@@ -422,10 +402,15 @@ class OpenVINOBackend(Backend):
                 self._last_key = key
             self._request.infer()
             self._generation += 1
-            return _LazyOutputs(self, self._generation)  # type: ignore[return-value]
+            return LazyOutputs(self._out_by_name, self._read_output, self._generation,
+                               lambda: self._generation)  # type: ignore[return-value]
         result = self._request.infer(self._model_inputs(feeds), share_inputs=True)
         self._generation += 1
         return {p.name: p.to_float(result[i]) for i, p in enumerate(self._out)}
+
+    def _read_output(self, name: str) -> np.ndarray:
+        port = self._out_by_name[name]
+        return port.to_float(self._request.get_tensor(port.ov_name).data)
 
     def infer_many(self, feeds: Feeds, n: int, collect: bool = False) -> int | list[dict[str, np.ndarray]]:
         """Run ``n`` inferences of ``feeds`` through an AsyncInferQueue (throughput mode).

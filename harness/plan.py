@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from backends.base import ModelSource, Variant, format_of
+from backends.base import ModelSource, Variant, file_sha256, format_of
 from harness.errors import UsageError
 from harness.suite import BackendSpec, DataSettings, ModelSpec, PrecisionSpec, RunnerSettings, Suite
 
@@ -55,7 +56,15 @@ def model_source(spec: ModelSpec, precision: str, zoo_dir: Path) -> ModelSource:
         path = Path(spec.path or "")
         kinds = dict(spec.output_kinds)
     check_model_file(path)
-    return ModelSource.from_path(path, name=spec.name, input_shapes=dict(spec.input_shapes), output_kinds=kinds)
+    stat = path.stat()
+    return ModelSource(path=path, name=spec.name, sha256=_sha256(str(path), stat.st_size, stat.st_mtime_ns),
+                       format=format_of(path), input_shapes=dict(spec.input_shapes), output_kinds=kinds)
+
+
+@lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """Hash once per file version: a suite resolves the same model for every backend × precision."""
+    return file_sha256(path)
 
 
 def reference_source(spec: ModelSpec, zoo_dir: Path) -> ModelSource:
@@ -68,13 +77,16 @@ def check_model_file(path: Path) -> None:
         raise UsageError(f"model file {path} does not exist; check the path (relative paths in a suite are read "
                          "from the suite file's folder)")
     fmt = format_of(path)  # raises with the list of known suffixes
-    if path.stat().st_size == 0:
+    stat = path.stat()
+    if stat.st_size == 0:
         raise UsageError(f"model file {path} is empty; re-export it")
-    _check_readable(path, fmt)
+    _check_readable(path, fmt, stat.st_size, stat.st_mtime_ns)
 
 
-def _check_readable(path: Path, fmt: str) -> None:
-    """Catch a corrupt file before a run starts: a clear error beats a runtime's protobuf trace."""
+@lru_cache(maxsize=64)
+def _check_readable(path: Path, fmt: str, size: int, mtime_ns: int) -> None:
+    """Catch a corrupt file before a run starts: a clear error beats a runtime's protobuf trace.
+    Cached per file version (size, mtime), so a suite parses each model once, not once per run."""
     if fmt == "onnx":
         import onnx
 

@@ -12,6 +12,7 @@ record with the reason, and the suite goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import multiprocessing as mp
 import os
@@ -178,9 +179,7 @@ def _child_main(conn, plan: RunPlan, source: ModelSource, reference: ModelSource
         conn.recv()
         result["ru_maxrss_bytes"] = _ru_maxrss_bytes()
         result["latency_ns"] = latencies_ns
-        result["hit_max_duration"] = (
-            len(latencies_ns) < plan.runner.min_iterations
-        )
+        result["hit_max_duration"] = len(latencies_ns) < plan.runner.min_iterations
         if device_times and all(t is not None for t in device_times):
             result["device_time_ms"] = device_times
 
@@ -342,7 +341,7 @@ def _base_record(plan: RunPlan, ctx: RunContext, status: str, reason: str | None
         suite=plan.suite,
         variant={"precision": plan.precision.name, "settings": dict(plan.precision.settings)},
         environment=ctx.environment,
-        runner={k: v for k, v in vars(plan.runner).items()},
+        runner=dataclasses.asdict(plan.runner),
     )
 
 

@@ -44,7 +44,10 @@ def test_onnxruntime_run_records_phases_latency_and_memory(tiny_onnx, tmp_path):
 def test_null_backend_measures_harness_overhead(tiny_onnx, tmp_path):
     record = run_plan(plan_for(tiny_onnx, backend="null", evaluation=0), RunContext(out_dir=tmp_path))
     assert record.status == "ok", record.reason
-    assert record.latency_ms["p50"] < 1.0  # a null call is far below a millisecond even on a busy machine
+    # behaviour, not speed (the overhead figure is benchmarks/overhead.py's job): every iteration was timed
+    # and the null backend answered with the model's declared output shape
+    assert record.latency_ms["n"] == len(record.samples["latency_ms"]) >= 20
+    assert record.extra["outputs"] == [{"name": "y", "shape": [1, 4], "dtype": "float32", "layout": None}]
 
 
 @pytest.mark.parametrize(
