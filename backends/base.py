@@ -8,6 +8,7 @@ times itself: the harness owns the clock. Its runtime is imported lazily inside 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -201,6 +202,64 @@ def onnx_io_specs(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
     return inputs, [spec(v) for v in model.graph.output]
 
 
+@dataclass(frozen=True)
+class Option:
+    """One backend option a suite may set: the Python types it takes and, for a closed set, its values.
+
+    ``choices`` are compared case-insensitively; with ``open_choices`` a value outside them is still
+    accepted (e.g. a full execution-provider name) and the choices are only the documented ones."""
+
+    types: tuple[type, ...]
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+    open_choices: bool = False
+
+    def check(self, value: Any) -> str | None:
+        """Why ``value`` does not fit (what was expected, what was found), or None."""
+        if value is None:
+            return None  # None means the runtime's default
+        if isinstance(value, bool) and bool not in self.types:
+            return f"expected {self._type_names()}, found {value!r}"
+        if not isinstance(value, self.types):
+            return f"expected {self._type_names()}, found {type(value).__name__} {value!r}"
+        if self.choices and not self.open_choices and str(value).lower() not in self.choices:
+            hint = _close_match(str(value).lower(), self.choices)
+            return f"expected one of {', '.join(self.choices)}, found {value!r}{hint}"
+        return None
+
+    def _type_names(self) -> str:
+        names = {int: "an integer", float: "a number", str: "a string", dict: "a mapping", bool: "true/false",
+                 list: "a list"}
+        return " or ".join(names.get(t, t.__name__) for t in self.types)
+
+
+#: Options every adapter takes: ``threads`` (the runner's ``--threads`` lands here) and ``batch_size``.
+COMMON_OPTIONS: dict[str, Option] = {
+    "threads": Option((int,), doc="inference threads"),
+    "batch_size": Option((int,), doc="batch size of the inputs (dynamic batch dims)"),
+}
+
+
+def _close_match(word: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_options(schema: Mapping[str, Option], options: Mapping[str, Any], backend: str) -> list[tuple[str, str]]:
+    """(key, problem) for every option that ``schema`` does not accept, with the allowed keys/values and
+    a close-match suggestion for a misspelt key."""
+    problems = []
+    for key, value in options.items():
+        if key not in schema:
+            problems.append((key, f"unknown {backend} option{_close_match(key, schema)}; "
+                                  f"allowed: {', '.join(sorted(schema))}"))
+            continue
+        why = schema[key].check(value)
+        if why:
+            problems.append((key, why))
+    return problems
+
+
 class Backend(ABC):
     """One inference runtime. Public methods hold the policy; subclasses fill the hooks.
 
@@ -214,6 +273,10 @@ class Backend(ABC):
     source_formats: ClassVar[tuple[str, ...]] = ("onnx",)
     #: precisions this backend can prepare from an fp32 source
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    #: the options a suite may set (``backends: [{name: ..., options: {...}}]``), checked before anything runs
+    options_schema: ClassVar[Mapping[str, Option]] = COMMON_OPTIONS
+    #: precisions whose ``prepare`` needs calibration data (static post-training quantization)
+    calibrated_precisions: ClassVar[tuple[str, ...]] = ("int8", "int8-mixed")
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
@@ -225,6 +288,15 @@ class Backend(ABC):
 
     def version(self) -> str | None:
         return self.probe().version
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(key, problem) for each option this adapter does not take; empty when all fit."""
+        return check_options(cls.options_schema, options, cls.name or cls.__name__)
+
+    def needs_calibration(self, variant: Variant) -> bool:
+        """Whether ``prepare`` needs calibration inputs for ``variant`` (a prebuilt file needs none)."""
+        return variant.precision in self.calibrated_precisions and not variant.settings.get("prebuilt")
 
     @abstractmethod
     def prepare(
@@ -260,3 +332,15 @@ class Backend(ABC):
     def warnings(self) -> list[str]:
         """Warnings about this configuration (e.g. a precision emulated in software)."""
         return []
+
+    def deployed_bytes(self, artifact: Artifact) -> int:
+        """Bytes of what ships after ``load`` (e.g. a TensorRT engine built at load); default the artifact's."""
+        return artifact.bytes
+
+    def device_time_ms(self) -> float | None:
+        """Compute-only time of the last ``infer()`` on the accelerator, or None (no such clock)."""
+        return None
+
+    def has_device_time(self) -> bool:
+        """Whether ``device_time_ms`` is worth reading after each timed call (it is overridden)."""
+        return type(self).device_time_ms is not Backend.device_time_ms

@@ -45,6 +45,7 @@ from backends._tflite_convert import (
     to_reference_layout,
 )
 from backends.base import (
+    COMMON_OPTIONS,
     Artifact,
     Availability,
     Backend,
@@ -52,6 +53,7 @@ from backends.base import (
     Feeds,
     LazyOutputs,
     ModelSource,
+    Option,
     TensorSpec,
     UnsupportedVariant,
     Variant,
@@ -61,7 +63,13 @@ from backends.base import (
 EDGETPU_LIBRARY = "libedgetpu.so.1"
 GPU_LIBRARY = "libtensorflowlite_gpu_delegate.so"
 _DELEGATES = ("xnnpack", "none", "edgetpu", "gpu")
-_KNOWN_OPTIONS = {"threads", "delegate", "delegate_library", "io", "batch_size"}
+OPTIONS: dict[str, Option] = {
+    **COMMON_OPTIONS,
+    "delegate": Option((str,), _DELEGATES),
+    "delegate_library": Option((str,), doc="path of the delegate's shared library"),
+    "io": Option((str,), ("convert", "invoke_only")),
+}
+_KNOWN_OPTIONS = set(OPTIONS)
 
 
 def _runtime() -> tuple[Any, str, str]:
@@ -176,6 +184,7 @@ class LiteRTBackend(Backend):
     name = "litert"
     source_formats = ("tflite", "onnx")
     precisions = CONVERTIBLE
+    options_schema = OPTIONS
 
     @classmethod
     def probe(cls) -> Availability:

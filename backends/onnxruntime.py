@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 
 from backends.base import (
+    COMMON_OPTIONS,
     Artifact,
     Availability,
     Backend,
     BackendError,
     Feeds,
     ModelSource,
+    Option,
     TensorSpec,
     UnsupportedVariant,
     Variant,
@@ -54,14 +56,23 @@ _ORT_TYPES = {
 }
 
 _OPT_LEVELS = ("disable", "basic", "extended", "all")
-_KNOWN_OPTIONS = {"threads", "inter_op_threads", "graph_optimization", "execution_mode", "provider",
-                  "provider_options"}
+OPTIONS: dict[str, Option] = {
+    **COMMON_OPTIONS,
+    "inter_op_threads": Option((int,), doc="inter-op threads (used with execution_mode=parallel)"),
+    "graph_optimization": Option((str,), _OPT_LEVELS, doc="graph optimization level"),
+    "execution_mode": Option((str,), ("sequential", "parallel")),
+    # A full EP name (e.g. MIGraphXExecutionProvider) is accepted beside the aliases.
+    "provider": Option((str,), ("cpu", "cuda", "tensorrt", "openvino", "dml", "coreml"), open_choices=True),
+    "provider_options": Option((dict,), doc="passed to the execution provider"),
+}
+_KNOWN_OPTIONS = set(OPTIONS)
 
 
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     source_formats = ("onnx",)
     precisions = ("fp32", "fp16", "int8", "int8-dynamic", "int8-mixed")
+    options_schema = OPTIONS
 
     @classmethod
     def probe(cls) -> Availability:
@@ -91,7 +102,7 @@ class OnnxRuntimeBackend(Backend):
     def _session_options(self):
         import onnxruntime as ort
 
-        unknown = set(self.options) - _KNOWN_OPTIONS - {"batch_size"}
+        unknown = set(self.options) - _KNOWN_OPTIONS
         if unknown:
             raise BackendError(
                 f"unknown onnxruntime option(s) {sorted(unknown)}: expected some of {sorted(_KNOWN_OPTIONS)}"

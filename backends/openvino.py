@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from backends.base import (
+    COMMON_OPTIONS,
     Artifact,
     Availability,
     Backend,
@@ -61,13 +62,23 @@ from backends.base import (
     Feeds,
     LazyOutputs,
     ModelSource,
+    Option,
     TensorSpec,
     UnsupportedVariant,
     Variant,
     artifact_bytes,
 )
 
-_KNOWN_OPTIONS = {"device", "hint", "streams", "threads", "inference_precision", "requests", "io", "batch_size"}
+OPTIONS: dict[str, Option] = {
+    **COMMON_OPTIONS,
+    "device": Option((str,), ("cpu", "gpu", "npu", "auto"), open_choices=True, doc="CPU, GPU, NPU, AUTO:..."),
+    "hint": Option((str,), ("latency", "throughput", "cumulative_throughput")),
+    "streams": Option((int, str), doc="NUM_STREAMS"),
+    "inference_precision": Option((str,), ("f32", "fp32", "f16", "fp16", "bf16")),
+    "requests": Option((int,), doc="parallel infer requests"),
+    "io": Option((str,), ("convert", "invoke_only")),
+}
+_KNOWN_OPTIONS = set(OPTIONS)
 _OWN_SETTINGS = {"method", "format", "subset_size", "prebuilt"}
 _PRECISION_TYPES = {"f32": "f32", "fp32": "f32", "f16": "f16", "fp16": "f16", "bf16": "bf16"}
 
@@ -143,6 +154,7 @@ class OpenVINOBackend(Backend):
     name = "openvino"
     source_formats = ("onnx", "openvino", "tflite")
     precisions = ("fp32", "fp16", "int8", "int8-dynamic", "int8-mixed")
+    options_schema = OPTIONS
 
     @classmethod
     def probe(cls) -> Availability:

@@ -685,6 +685,10 @@ class TensorRTBackend(Backend):
         """Compute-only time of the last ``infer()`` (CUDA events around the enqueue), or None before one."""
         return getattr(self, "_last_device_ms", None)
 
+    def deployed_bytes(self, artifact: Artifact) -> int:
+        """What ships is the engine built at load, not its ONNX source."""
+        return int(getattr(self, "_engine_bytes", None) or artifact.bytes)
+
     def close(self) -> None:
         cuda = getattr(self, "_cuda", None)
         if cuda is not None and getattr(self, "_buffers", None) is not None:

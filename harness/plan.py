@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from backends.base import ModelSource, Variant, file_sha256, format_of
+from backends.base import Backend, ModelSource, Variant, file_sha256, format_of
 from harness.errors import UsageError
 from harness.suite import BackendSpec, DataSettings, ModelSpec, PrecisionSpec, RunnerSettings, Suite
 
@@ -24,6 +24,32 @@ class RunPlan:
     device: str = "host"
     suite: str | None = None
     gates: dict[str, str] = field(default_factory=dict)
+    # Resolved once by ``resolved()`` (not part of the plan's identity): the file a run starts from,
+    # the fp32 file it is scored against (None without evaluation), the adapter class.
+    source: ModelSource | None = field(default=None, compare=False)
+    reference: ModelSource | None = field(default=None, compare=False)
+    backend_cls: type[Backend] | None = field(default=None, compare=False, repr=False)
+
+    def resolved(self, zoo_dir: Path) -> RunPlan:
+        """This plan with its model source, reference and backend class resolved (raises UsageError for a
+        missing/corrupt model file, BackendError for an unknown backend)."""
+        source = self.source or model_source(self.model, self.precision.name, zoo_dir)
+        reference = self.reference
+        if reference is None and self.data.evaluation > 0:
+            reference = reference_source(self.model, zoo_dir)
+        return dataclasses.replace(self, source=source, reference=reference, backend_cls=self.backend_class())
+
+    def backend_class(self) -> type[Backend]:
+        if self.backend_cls is not None:
+            return self.backend_cls
+        from backends import get_backend
+
+        return get_backend(self.backend.name)
+
+    def resolved_source(self) -> ModelSource:
+        if self.source is None:
+            raise RuntimeError(f"plan {self.label} was not resolved: call plan.resolved(zoo_dir) first")
+        return self.source
 
     @property
     def label(self) -> str:
@@ -40,6 +66,12 @@ class RunPlan:
         if self.runner.threads is not None:
             options.setdefault("threads", self.runner.threads)
         return options
+
+
+def with_defaults(spec: BackendSpec, defaults: dict[str, dict[str, Any]] | None) -> BackendSpec:
+    """The device profile's options for this backend under the suite's own."""
+    given = (defaults or {}).get(spec.name)
+    return BackendSpec(spec.name, {**given, **spec.options}) if given else spec
 
 
 def model_source(spec: ModelSpec, precision: str, zoo_dir: Path) -> ModelSource:
@@ -113,14 +145,16 @@ def _check_readable(path: Path, fmt: str, size: int, mtime_ns: int) -> None:
 
 
 def expand(suite: Suite, device: str = "host", runner_overrides: dict[str, Any] | None = None,
-           device_defaults: dict[str, Any] | None = None) -> list[RunPlan]:
-    """Suite × device -> plans. Precedence of runner settings: device defaults < suite < command line."""
+           device_defaults: dict[str, Any] | None = None,
+           backend_defaults: dict[str, dict[str, Any]] | None = None) -> list[RunPlan]:
+    """Suite × device -> plans. Precedence of runner settings: device defaults < suite < command line;
+    of backend options: the device profile's (``backend_defaults``) < the suite's."""
     suite_given = {f.name: getattr(suite.runner, f.name) for f in dataclasses.fields(RunnerSettings)
                    if getattr(suite.runner, f.name) != getattr(RunnerSettings(), f.name)}
     runner = RunnerSettings().merged(device_defaults or {}).merged(suite_given).merged(runner_overrides or {})
     return [
-        RunPlan(model=m, backend=b, precision=p, runner=runner, data=suite.data, device=device, suite=suite.name,
-                gates=dict(suite.gates))
+        RunPlan(model=m, backend=with_defaults(b, backend_defaults), precision=p, runner=runner, data=suite.data,
+                device=device, suite=suite.name, gates=dict(suite.gates))
         for m in suite.models
         for b in suite.backends
         for p in suite.precisions

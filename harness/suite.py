@@ -213,6 +213,19 @@ def _named(raw: Any, chk: _Checker, key: str, options_key: str | None) -> tuple[
     return name, raw
 
 
+def _check_backend_options(name: str, options: dict[str, Any], chk: _Checker, key: str) -> None:
+    """Options against the adapter's own schema, before anything runs: a typo fails here, not after a
+    minute of conversion. Out-of-tree adapters (``module:Class``) are checked when they import."""
+    import backends
+
+    if ":" in name:
+        return
+    problems = backends.get_backend(name).check_options(options)
+    if problems:
+        where, why = problems[0]
+        raise UsageError(f"{chk.source}: at '{key}.{where}': {why}")
+
+
 def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) -> Suite:
     import backends
 
@@ -233,6 +246,7 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
         bname, options = _named(raw, chk, f"backends[{i}]", "options")
         if bname not in known and ":" not in bname:
             raise chk.fail(f"backends[{i}]", f"a backend ({', '.join(known)})", bname)
+        _check_backend_options(bname, options, chk, f"backends[{i}].options")
         backend_specs.append(BackendSpec(bname, options))
     precision_specs = []
     for i, raw in enumerate(chk.seq(data.get("precisions", ["fp32"]), "precisions")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -116,7 +117,7 @@ def run_command(args: argparse.Namespace) -> int:
     from devices.telemetry import Telemetry
     from harness import __version__
     from harness.plan import expand, model_source
-    from harness.runner import RunContext, interrupted_message, run_plan
+    from harness.runner import RunContext, Terminated, interrupted_message, raise_on_sigterm
     from reports.table import summary_table
     from results.store import ResultStore
 
@@ -133,7 +134,7 @@ def run_command(args: argparse.Namespace) -> int:
     except DeviceError as exc:
         raise UsageError(str(exc)) from exc
     out = out_dir(args)
-    plans = expand(suite, profile.name, _overrides(args), profile.runner_defaults)
+    plans = expand(suite, profile.name, _overrides(args), profile.runner_defaults, profile.backend_options)
     # Every model file is checked before the first run: a typo should not surface an hour in.
     for spec in suite.models:
         for precision in spec.variants or ["fp32"]:
@@ -146,23 +147,16 @@ def run_command(args: argparse.Namespace) -> int:
         device_options=dict(profile.options),
     )
     store = ResultStore(store_path(args))
-    records = []
+    records: list = []
     show = sys.stderr.isatty() or not args.json
+    previous = raise_on_sigterm()  # `kill` (a CI timeout, systemd) stops like Ctrl-C: finished runs are kept
     try:
-        for i, plan in enumerate(plans, 1):
-            if show:
-                print(f"[{i}/{len(plans)}] {plan.label} …", file=sys.stderr, flush=True)
-            started = time.monotonic()
-            record = run_plan(plan, context)
-            store.save(record)
-            records.append(record)
-            if show:
-                print(f"[{i}/{len(plans)}] {plan.label}: {_one_line(record)} ({time.monotonic() - started:.0f} s)",
-                      file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
+        _run_all(plans, context, store, records, show)
+    except KeyboardInterrupt as exc:
         print(f"edgebench: {interrupted_message(len(records))}", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     finally:
+        signal.signal(signal.SIGTERM, previous)
         store.close()
     if args.json:
         print_json([r.to_dict() for r in records])
@@ -176,6 +170,22 @@ def run_command(args: argparse.Namespace) -> int:
     if args.fail_on_gate and failed_gates:
         raise GateFailed(f"{len(failed_gates)} run(s) failed a quality gate")
     return 1 if any(r.status == "failed" for r in records) else 0
+
+
+def _run_all(plans: list, context: Any, store: Any, records: list, show: bool) -> None:
+    """Run and save each plan in turn; ``records`` holds what finished (also when interrupted)."""
+    from harness.runner import run_plan
+
+    for i, plan in enumerate(plans, 1):
+        if show:
+            print(f"[{i}/{len(plans)}] {plan.label} …", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        record = run_plan(plan, context)
+        store.save(record)
+        records.append(record)
+        if show:
+            print(f"[{i}/{len(plans)}] {plan.label}: {_one_line(record)} ({time.monotonic() - started:.0f} s)",
+                  file=sys.stderr, flush=True)
 
 
 def _one_line(record) -> str:

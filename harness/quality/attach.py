@@ -60,7 +60,7 @@ def record_figures(record: Any) -> dict[str, Any]:
     """The flat figures gates read: the runner's own set (quality, latency, memory, power) when
     available, so a re-evaluated gate is decided exactly as at run time; else the quality numbers."""
     try:
-        from harness.runner import gate_figures as runner_figures
+        from harness.quality.scoring import gate_figures as runner_figures
     except ImportError:  # pragma: no cover - the runner is part of this package
         return gate_figures(record.quality)
     return runner_figures(record)

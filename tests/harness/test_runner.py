@@ -7,7 +7,7 @@ import pytest
 
 from backends.base import TensorSpec
 from harness.plan import RunPlan
-from harness.runner import RunContext, _timed_loop, resolve_specs, run_plan
+from harness.runner import RunContext, resolve_specs, run_plan
 from harness.suite import BackendSpec, DataSettings, ModelSpec, PrecisionSpec, RunnerSettings
 
 QUICK = RunnerSettings(warmup=2, min_iterations=20, min_duration_s=0.0, max_duration_s=5.0, timeout_s=60.0,
@@ -84,15 +84,6 @@ def test_unavailable_precision_is_skipped_with_reason(tmp_path):
     record = run_plan(plan, RunContext(out_dir=tmp_path))
     assert record.status == "skipped"
     assert "no int8 file" in record.reason
-
-
-def test_stop_rule_needs_iterations_and_duration():
-    calls = []
-    lat = _timed_loop(lambda f: calls.append(1), [{}], min_iterations=50, min_duration_s=0.0, max_duration_s=10)
-    assert len(lat) == 50 == len(calls)
-    # the cap wins over min_iterations
-    lat = _timed_loop(lambda f: None, [{}], min_iterations=10**9, min_duration_s=0.0, max_duration_s=0.05)
-    assert 0 < len(lat) < 10**9
 
 
 def test_resolve_specs_fixes_dynamic_dims_or_says_how():

@@ -1,0 +1,306 @@
+"""Launchers: where a run's ``Phases`` execute, and who drives its trackers meanwhile.
+
+``ProcessLauncher`` (``edgebench run``): the phases run in a process of their own, so a crash, an
+abort or a hang becomes a failed record and the suite goes on. The parent never busy-waits: it
+blocks in ``Connection.poll(interval)``, which is both its sleep and its wake-up on a message from
+the child, and ticks the trackers on a 50 Hz grid. The child dies with its parent
+(``PR_SET_PDEATHSIG`` on Linux, and a watch on its parent id elsewhere), so no run outlives ``edgebench``.
+
+``InProcessLauncher`` (the pytest plugin): the phases run in this process; a side thread ticks the
+trackers. Both hand the same ``Phases`` a ``PhaseListener``, and both end in ``record_from``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends.base import UnsupportedVariant
+from harness.phases import PhaseResult, Phases
+from harness.plan import RunPlan
+from harness.trackers import Figures, Target, Tracker
+
+TICK_S = 0.02  # 50 Hz: the memory sampling rate
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+@dataclass
+class Outcome:
+    """How a launched run ended: ``result`` (ok), ``skipped``, ``error`` (a raise) or ``crashed``."""
+
+    kind: str
+    phase: str
+    result: PhaseResult | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    exitcode: int | None = None
+    figures: list[Figures] = field(default_factory=list)
+
+
+def _start(trackers: Sequence[Tracker], target: Target) -> None:
+    for t in trackers:
+        t.start(target)
+
+
+def _settle(trackers: Sequence[Tracker]) -> None:
+    for t in trackers:
+        t.settle()
+
+
+def _tick(trackers: Sequence[Tracker]) -> None:
+    for t in trackers:
+        t.tick()
+
+
+def _stop(trackers: Sequence[Tracker], result: PhaseResult | None) -> list[Figures]:
+    return [t.stop(result) for t in trackers]
+
+
+def min_window_s(trackers: Sequence[Tracker]) -> float:
+    return max((t.min_window_s() for t in trackers), default=0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Child side of the process launcher: everything here runs in the run's own process.
+# ---------------------------------------------------------------------------------------------
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this process end when ``parent_pid`` does: the kernel's parent-death signal on Linux
+    (via libc's prctl), else a thread that watches the parent id."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watch below still works
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="edgebench-parent-watch", daemon=True).start()
+
+
+class PipeListener:
+    """Phase markers to the parent; window_open/close wait for the parent's trackers."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def send(self, kind: str, **payload: Any) -> None:
+        try:
+            self.conn.send((kind, time.perf_counter_ns(), payload))
+        except (BrokenPipeError, EOFError, OSError):
+            os._exit(1)  # the pipe is closed: the parent is gone, nobody is left to report to
+
+    def _await(self) -> None:
+        try:
+            self.conn.recv()
+        except (EOFError, OSError):
+            os._exit(1)
+
+    def phase(self, name: str) -> None:
+        self.send("phase", name=name)
+
+    def window_open(self) -> None:
+        self.send("steady_start")
+        self._await()  # the parent's trackers are running: start the clock
+
+    def window_close(self, window_ns: tuple[int, int], n_inferences: int) -> None:
+        self.send("steady_end", window_ns=window_ns, n=n_inferences)
+        self._await()
+
+
+def child_main(conn: Any, plan: RunPlan, cache_dir: str, window_s: float, parent_pid: int) -> None:
+    """Entry point of the run's process: runs the phases, then sends ("result", ...), ("skipped", ...)
+    or ("error", ...)."""
+    die_with_parent(parent_pid)
+    listener = PipeListener(conn)
+    phases: Phases | None = None
+    try:
+        backend = plan.backend_class()(plan.backend_options())
+        phases = Phases(plan, backend, Path(cache_dir), listener, window_s)
+        result = phases.run()
+        backend.close()
+        listener.send("result", result=result)
+    except UnsupportedVariant as exc:
+        listener.send("skipped", reason=str(exc), phase=phases.phase if phases else "start")
+    except BaseException as exc:  # the parent turns this into a failed record
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+        listener.send("error", reason=f"{type(exc).__name__}: {exc}"[:2000], phase=phases.phase if phases else "start",
+                      where=where, traceback="".join(traceback.format_exception(exc))[-8000:])
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Parent side.
+# ---------------------------------------------------------------------------------------------
+
+
+class ProcessLauncher:
+    """Runs a plan's phases in a spawned process with a timeout, ticking ``trackers`` meanwhile."""
+
+    def __init__(self, cache_dir: Path, tick_s: float = TICK_S) -> None:
+        self.cache_dir, self.tick_s = Path(cache_dir), tick_s
+
+    def launch(self, plan: RunPlan, trackers: Sequence[Tracker]) -> Outcome:
+        target = Target()
+        _start(trackers, target)
+        _settle(trackers)
+        mp_ctx = mp.get_context("spawn")
+        conn, child_conn = mp_ctx.Pipe()
+        process = mp_ctx.Process(
+            target=child_main, name=f"edgebench-run-{plan.label}", daemon=True,
+            args=(child_conn, plan, str(self.cache_dir), min_window_s(trackers), os.getpid()),
+        )
+        process.start()
+        child_conn.close()
+        target.pid = process.pid
+        outcome: Outcome | None = None
+        try:
+            outcome = self._loop(conn, process, plan, trackers, target)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (the CLI turns it into one): no orphan left behind
+            process.kill()
+            process.join()
+            raise
+        finally:
+            if process.is_alive() and (outcome is None or outcome.kind == "error"):
+                process.kill()
+            process.join(timeout=10)
+            conn.close()
+            figures = _stop(trackers, outcome.result if outcome else None)
+        outcome.figures = figures
+        if outcome.kind == "crashed":
+            outcome.exitcode = process.exitcode
+        return outcome
+
+    def _loop(self, conn: Any, process: Any, plan: RunPlan, trackers: Sequence[Tracker], target: Target) -> Outcome:
+        deadline = time.monotonic() + plan.runner.timeout_s
+        next_tick = time.perf_counter()
+        while True:
+            # Sleep until the next tick is due, waking early for a message: ticks stay on a 50 Hz grid.
+            next_tick += self.tick_s
+            try:
+                ready = conn.poll(max(0.0, next_tick - time.perf_counter()))
+            except (EOFError, OSError):
+                break
+            if time.perf_counter() - next_tick > self.tick_s:
+                next_tick = time.perf_counter()  # fell behind (a busy machine): do not burst to catch up
+            _tick(trackers)
+            if ready:
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    break
+                outcome = self._on_message(message, conn, trackers, target)
+                if outcome is not None:
+                    return outcome
+            if time.monotonic() > deadline:
+                return Outcome("error", target.phase, payload={
+                    "reason": f"timed out after {plan.runner.timeout_s:g} s (raise runner.timeout_s, or look "
+                              "for a hang in the backend)", "phase": target.phase})
+            if not process.is_alive() and not conn.poll(0):
+                break
+        return Outcome("crashed", target.phase)
+
+    @staticmethod
+    def _on_message(message: tuple[str, int, dict[str, Any]], conn: Any, trackers: Sequence[Tracker],
+                    target: Target) -> Outcome | None:
+        kind, _t_ns, payload = message
+        if kind == "phase":
+            target.phase = payload["name"]
+        elif kind == "steady_start":
+            target.phase = "steady"
+            for t in trackers:
+                t.window_open()
+            conn.send("go")
+        elif kind == "steady_end":
+            for t in trackers:
+                t.window_close(tuple(payload["window_ns"]), payload["n"])
+            target.phase = "after_steady"
+            conn.send("ok")
+        elif kind == "result":
+            return Outcome("result", target.phase, result=payload["result"])
+        else:
+            return Outcome(kind, target.phase, payload=payload)
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# In-process launcher.
+# ---------------------------------------------------------------------------------------------
+
+
+class InProcessListener:
+    """Phase markers straight to the trackers (no pipe)."""
+
+    def __init__(self, trackers: Sequence[Tracker], target: Target) -> None:
+        self.trackers, self.target = trackers, target
+
+    def phase(self, name: str) -> None:
+        _tick(self.trackers)  # close the previous phase with a reading at its very end
+        self.target.phase = name
+        _tick(self.trackers)
+
+    def window_open(self) -> None:
+        for t in self.trackers:
+            t.window_open()
+
+    def window_close(self, window_ns: tuple[int, int], n_inferences: int) -> None:
+        for t in self.trackers:
+            t.window_close(window_ns, n_inferences)
+
+
+class InProcessLauncher:
+    """Trackers around phases that run in this process (``start`` → phases → ``stop``); a side thread
+    ticks them (``Event.wait`` is its sleep: nothing busy-waits)."""
+
+    def __init__(self, trackers: Sequence[Tracker], tick_s: float = TICK_S) -> None:
+        self.trackers, self.tick_s = list(trackers), tick_s
+        self.target = Target(pid=os.getpid())
+        self.listener = InProcessListener(self.trackers, self.target)
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.figures: list[Figures] | None = None
+
+    def min_window_s(self) -> float:
+        return min_window_s(self.trackers)
+
+    def start(self) -> InProcessLauncher:
+        _start(self.trackers, self.target)
+        self._thread = threading.Thread(target=self._loop, name="edgebench-trackers", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop_event.wait(self.tick_s):
+            _tick(self.trackers)
+
+    def settle(self) -> None:
+        _settle(self.trackers)
+
+    def stop(self, result: PhaseResult | None) -> list[Figures]:
+        """Stop ticking and return the trackers' figures (once; later calls return the same)."""
+        if self.figures is None:
+            self._stop_event.set()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            _tick(self.trackers)
+            self.figures = _stop(self.trackers, result)
+        return self.figures
