@@ -48,6 +48,7 @@ import pytest
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; these import numpy and the suite machinery
     from backends.base import Artifact, Backend, ModelSource, TensorSpec
+    from harness.launchers import InProcessLauncher
     from harness.plan import RunPlan
     from harness.suite import BackendSpec, DataSettings, ModelSpec, PrecisionSpec, Suite
     from results.schema import RunRecord
@@ -58,7 +59,6 @@ ENTRY_POINT = "edgebench"
 ENV_OUT = "EDGEBENCH_OUT"
 ENV_DEVICE = "EDGEBENCH_DEVICE"
 ENV_SUITE = "EDGEBENCH_SUITE"
-RSS_SAMPLE_INTERVAL_S = 0.02  # 50 Hz, like the runner's parent
 PROBE_CALLS = 3  # untimed calls after the first inference that size the number of rounds
 _MODEL_SUFFIXES = (".onnx", ".tflite", ".xml")
 
@@ -91,13 +91,16 @@ class EdgebenchCase:
         backend = self.backend.name.rpartition(":")[2] if ":" in self.backend.name else self.backend.name
         return f"{self.model.name}-{backend}-{self.precision.name}"
 
-    def plan(self, device: str = "host", device_defaults: Mapping[str, Any] | None = None) -> RunPlan:
-        """The run plan on ``device``: device defaults < suite < explicit overrides (as ``edgebench run``)."""
-        from harness.plan import RunPlan
+    def plan(self, device: str = "host", device_defaults: Mapping[str, Any] | None = None,
+             backend_defaults: Mapping[str, dict[str, Any]] | None = None) -> RunPlan:
+        """The run plan on ``device``: device defaults < suite < explicit overrides (as ``edgebench run``);
+        the device profile's backend options under the case's own."""
+        from harness.plan import RunPlan, with_defaults
         from harness.suite import DataSettings, RunnerSettings
 
         runner = RunnerSettings().merged(dict(device_defaults or {})).merged(dict(self.runner_given))
-        return RunPlan(model=self.model, backend=self.backend, precision=self.precision, runner=runner,
+        backend = with_defaults(self.backend, dict(backend_defaults or {}))
+        return RunPlan(model=self.model, backend=backend, precision=self.precision, runner=runner,
                        data=self.data or DataSettings(), device=device, suite=self.suite, gates=dict(self.gates))
 
     def __str__(self) -> str:
@@ -472,105 +475,8 @@ def edgebench_model(request: pytest.FixtureRequest, edgebench_case: EdgebenchCas
 
 
 # ------------------------------------------------------------------------------------------------
-# Memory: RSS of this process sampled from a side thread (no busy wait: Event.wait is the sleep).
-# ------------------------------------------------------------------------------------------------
-
-
-def _page_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
-        return 4096
-
-
-def _self_rss_bytes() -> int | None:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * _page_bytes()
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _ru_maxrss_bytes() -> int | None:
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not POSIX
-        return None
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * (1 if sys.platform == "darwin" else 1024)
-
-
-class RssTracker:
-    """Peak RSS per phase of this process. In-process, the figure includes pytest itself and what
-    earlier tests left behind, so the baseline before ``prepare`` is recorded beside it."""
-
-    def __init__(self, interval_s: float = RSS_SAMPLE_INTERVAL_S) -> None:
-        self.interval_s = interval_s
-        self.phase = "baseline"
-        self.baseline_bytes = _self_rss_bytes()
-        self.peaks: dict[str, int] = {}
-        self.n = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._t0 = self._t1 = 0
-
-    def _sample(self) -> None:
-        value = _self_rss_bytes()
-        if value is not None:
-            self.n += 1
-            if value > self.peaks.get(self.phase, -1):
-                self.peaks[self.phase] = value
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._sample()
-
-    def start(self) -> RssTracker:
-        if self.baseline_bytes is not None:
-            self._t0 = time.perf_counter_ns()
-            self._thread = threading.Thread(target=self._loop, name="edgebench-rss", daemon=True)
-            self._thread.start()
-        return self
-
-    def set_phase(self, phase: str) -> None:
-        self._sample()  # close the previous phase with a reading at its very end
-        self.phase = phase
-        self._sample()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join(timeout=5)
-            self._thread = None
-            self._sample()
-            self._t1 = time.perf_counter_ns()
-
-    def summary(self) -> dict[str, Any]:
-        def peak(phases: set[str]) -> int | None:
-            values = [v for p, v in self.peaks.items() if p in phases]
-            return max(values) if values else None
-
-        if self.baseline_bytes is None:
-            return {"peak_rss_bytes": None, "ru_maxrss_bytes": _ru_maxrss_bytes(),
-                    "reason": "no /proc/self/statm on this system: the process high-water mark is in ru_maxrss_bytes"}
-        load = peak({"prepare", "load"})
-        steady = peak({"first_inference", "warmup", "steady", "evaluation"})
-        overall = max([v for v in (load, steady) if v is not None], default=None)
-        seconds = (self._t1 - self._t0) / 1e9 if self._t1 > self._t0 else None
-        return {
-            "peak_rss_bytes": overall,
-            "load_peak_rss_bytes": load,
-            "steady_peak_rss_bytes": steady,
-            "baseline_rss_bytes": self.baseline_bytes,
-            "added_rss_bytes": overall - self.baseline_bytes if overall is not None else None,
-            "ru_maxrss_bytes": _ru_maxrss_bytes(),
-            "sample_hz": (self.n / seconds) if seconds else None,
-            "source": "/proc/self/statm sampled in the pytest process (includes pytest and earlier tests: "
-                      "see baseline_rss_bytes)",
-        }
-
-
-# ------------------------------------------------------------------------------------------------
-# The loaded model and its measurement
+# The loaded model and its measurement: the same Phases, trackers and record_from as `edgebench run`,
+# driven by the in-process launcher; pytest-benchmark times the window.
 # ------------------------------------------------------------------------------------------------
 
 
@@ -581,21 +487,15 @@ class LoadedModel:
     ``fidelity`` are there for tests that check more than speed.
     """
 
-    def __init__(self, case: EdgebenchCase, session: EdgebenchSession, plan: RunPlan, source: ModelSource,
-                 reference: ModelSource | None, backend: Backend, record: RunRecord, tracker: RssTracker) -> None:
-        self.case = case
-        self.session = session
-        self.plan = plan
-        self.source = source
-        self.reference = reference
-        self.backend = backend
-        self.record = record
-        self.artifact: Artifact | None = None
-        self.input_specs: list[TensorSpec] = []
-        self.evaluation: list[dict[str, Any]] = []  # float inputs (as the fp32 reference takes them)
-        self.feeds: list[dict[str, Any]] = []  # the same, cast once to what this artifact takes
-        self._raw_feeds: list[dict[str, Any]] = []
-        self._tracker = tracker
+    def __init__(self, case: EdgebenchCase, session: EdgebenchSession, plan: RunPlan, backend: Backend,
+                 record: RunRecord, launcher: InProcessLauncher) -> None:
+        from harness.phases import Phases
+
+        self.case, self.session, self.plan, self.backend, self.record = case, session, plan, backend, record
+        self.source: ModelSource = plan.resolved_source()
+        self.reference: ModelSource | None = plan.reference
+        self.launcher = launcher
+        self.phases = Phases(plan, backend, session.cache_dir, launcher.listener, launcher.min_window_s())
         self._closed = False
         self._measured = False
         self._loud: list[str] = []
@@ -604,43 +504,20 @@ class LoadedModel:
     @classmethod
     def open(cls, case: EdgebenchCase, session: EdgebenchSession) -> LoadedModel:
         """Prepare and load ``case``; ``pytest.skip`` with the reason when it cannot run here."""
-        from backends import get_backend
-        from backends.base import BackendError, UnsupportedVariant
-        from harness.errors import EdgebenchError
-        from harness.plan import model_source, reference_source
-        from harness.runner import precheck
-        from results.schema import RunRecord, new_run_id
+        from backends.base import UnsupportedVariant
+        from harness.launchers import InProcessLauncher
+        from harness.record import base_record
+        from harness.trackers import default_trackers
 
-        profile = session.profile
-        plan = case.plan(profile.name, profile.runner_defaults)
+        plan = cls._plan(case, session)
+        record = base_record(plan, session.device, session.environment)
+        record.runner = dict(vars(plan.runner))
+        launcher = InProcessLauncher(default_trackers(session.telemetry, plan.runner, session.profile.options,
+                                                      in_process=True)).start()
+        model = cls(case, session, plan, plan.backend_class()(plan.backend_options()), record, launcher)
         try:
-            why_not = precheck(plan)
-        except BackendError as exc:
-            pytest.fail(f"edgebench: {exc}", pytrace=False)
-        if why_not:
-            pytest.skip(why_not)
-        zoo_dir = session.cache_dir / "zoo"
-        try:
-            source = model_source(plan.model, plan.precision.name, zoo_dir)
-            backend_cls = get_backend(plan.backend.name)
-            if source.format not in backend_cls.source_formats:
-                pytest.skip(f"{plan.backend.name} does not run {source.format} models ({source.path.name})")
-            reference = reference_source(plan.model, zoo_dir) if plan.data.evaluation > 0 else None
-        except EdgebenchError as exc:
-            pytest.fail(f"edgebench: {exc}", pytrace=False)
-        record = RunRecord(
-            run_id=new_run_id(), status="ok", precision=plan.precision.name,
-            model={"name": plan.model.name, "zoo": plan.model.zoo, "sha256": source.sha256,
-                   "path": str(source.path), "format": source.format},
-            backend={"name": plan.backend.name, "options": plan.backend_options()},
-            device=session.device, suite=plan.suite,
-            variant={"precision": plan.precision.name, "settings": dict(plan.precision.settings)},
-            environment=session.environment, runner=dict(vars(plan.runner)),
-        )
-        tracker = RssTracker().start()
-        model = cls(case, session, plan, source, reference, backend_cls(plan.backend_options()), record, tracker)
-        try:
-            model._prepare_and_load()
+            model.phases.prepare()
+            model.phases.load()
         except UnsupportedVariant as exc:
             model.close()
             pytest.skip(str(exc))
@@ -649,53 +526,51 @@ class LoadedModel:
             raise
         return model
 
-    def _prepare_and_load(self) -> None:
-        from backends.base import TensorSpec
-        from harness.runner import (
-            INPUT_POOL_SIZE,
-            calibration_for,
-            evaluation_for,
-            resolve_specs,
-            timing_inputs,
-        )
+    @staticmethod
+    def _plan(case: EdgebenchCase, session: EdgebenchSession) -> RunPlan:
+        """The case's plan on this device, resolved (model files, reference, adapter); skips or fails."""
+        from backends.base import BackendError
+        from harness.errors import EdgebenchError
+        from harness.runner import precheck
 
-        plan, record = self.plan, self.record
-        variant = plan.variant()
-        self._tracker.set_phase("prepare")
-        calibration = None
-        if variant.precision in ("int8", "int8-mixed") and not variant.settings.get("prebuilt"):
-            calibration = calibration_for(plan, self.source)
-        t0 = time.perf_counter_ns()
-        self.artifact = self.backend.prepare(self.source, variant, calibration, self.session.cache_dir / "artifacts")
-        record.prepare_s = (time.perf_counter_ns() - t0) / 1e9
-        record.artifact = self.artifact.to_dict()
-        record.artifact_bytes = self.artifact.bytes
+        profile = session.profile
+        plan = case.plan(profile.name, profile.runner_defaults, profile.backend_options)
+        try:
+            why_not = precheck(plan)
+        except BackendError as exc:
+            pytest.fail(f"edgebench: {exc}", pytrace=False)
+        if why_not:
+            pytest.skip(why_not)
+        try:
+            plan = plan.resolved(session.cache_dir / "zoo")
+        except EdgebenchError as exc:
+            pytest.fail(f"edgebench: {exc}", pytrace=False)
+        source = plan.resolved_source()
+        if source.format not in plan.backend_class().source_formats:
+            pytest.skip(f"{plan.backend.name} does not run {source.format} models ({source.path.name})")
+        return plan
 
-        self._tracker.set_phase("load")
-        t0 = time.perf_counter_ns()
-        self.backend.load(self.artifact)
-        record.load_s = (time.perf_counter_ns() - t0) / 1e9
-        self._tracker.set_phase("loaded")
+    # -- what the phases hold -------------------------------------------------------------------
+    @property
+    def artifact(self) -> Artifact | None:
+        return getattr(self.phases, "artifact", None)
 
-        specs, notes = resolve_specs(self.backend.inputs(), self.source.input_shapes)
-        record.warnings += notes
-        self.input_specs = specs
-        record.extra["inputs"] = [s.to_dict() for s in specs]
-        record.extra["outputs"] = [s.to_dict() for s in self.backend.outputs()]
-        # Quantized I/O takes float data like every other variant: the adapter quantizes it.
-        data_specs = [TensorSpec(s.name, s.shape, "float32" if s.dtype in ("int8", "uint8", "float16") else s.dtype,
-                                 s.layout) for s in specs]
-        self.evaluation = evaluation_for(plan, self.source, data_specs)
-        pool_size = INPUT_POOL_SIZE if plan.runner.fresh_inputs else 1
-        self._raw_feeds = timing_inputs(plan, self.source, data_specs, self.evaluation, pool_size)
-        self.feeds = [self._cast(f) for f in self._raw_feeds]
-        record.batch_size = _batch_size(specs)
+    @property
+    def input_specs(self) -> list[TensorSpec]:
+        return self.phases.specs
+
+    @property
+    def evaluation(self) -> list[dict[str, Any]]:
+        """Float inputs (as the fp32 reference takes them)."""
+        return self.phases.evaluation
+
+    @property
+    def feeds(self) -> list[dict[str, Any]]:
+        """The timing inputs, cast once to what this artifact takes."""
+        return self.phases.pool
 
     def _cast(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
-        """Float inputs -> what this artifact takes, done once outside any timing (as the runner does)."""
-        from harness.runner import as_model_dtype
-
-        return as_model_dtype(feeds, self.input_specs)
+        return self.phases.cast(feeds)
 
     # -- using ----------------------------------------------------------------------------------
     def infer(self, feeds: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -715,7 +590,7 @@ class LoadedModel:
     def fidelity(self, inputs: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
         """Fidelity of this configuration's outputs to fp32 on ``inputs`` (default: the evaluation
         set): the record's quality group (sqnr_db, cosine, ...), or a dict with the reason."""
-        from harness.runner import score
+        from harness.quality.scoring import score
 
         inputs = list(inputs if inputs is not None else self.evaluation)
         if self.reference is None or not inputs:
@@ -759,138 +634,71 @@ class LoadedModel:
             self._check(record)
         return record
 
+    def _finish(self) -> None:
+        """The record from the phases' result and the trackers' figures (the code `edgebench run` uses)."""
+        from harness.record import quality_warnings, record_from
+
+        result = self.phases.finish()
+        record_from(self.plan, result, self.record, self.launcher.stop(result))
+        self._loud += quality_warnings(self.record.quality, self.plan.data.fidelity_floor_db)
+
     def _smoke(self, benchmark: Any) -> None:
         """One inference through the same path as a benchmark, its outputs compared with fp32."""
-        raw = self.evaluation[:1] or self._raw_feeds[:1]
+        raw = self.evaluation[:1] or self.phases.raw_pool[:1]
         feeds = self._cast(raw[0])
-        self._tracker.set_phase("first_inference")
+        self.phases.listener.phase("first_inference")
         if benchmark is not None:
             # Disabled pytest-benchmark calls the target once, untimed: the user's --benchmark-disable contract.
             outputs = benchmark.pedantic(self.backend.infer, setup=lambda: ((feeds,), {}), rounds=1)
         else:
             outputs = self.backend.infer(feeds)
-        self._tracker.stop()
         self.record.extra["mode"] = "smoke"
-        self.record.memory = self._tracker.summary()
         self._smoke_outputs = outputs
         if self.reference is None:
-            self.record.quality = {"reason": "not scored: data.evaluation is 0 (no fp32 reference)"}
-            return
-        expected = self.reference_outputs(raw)[0]
-        self._compare_shapes(expected, outputs)
-        from harness.runner import score
+            self.phases.result.quality = {"reason": "not scored: data.evaluation is 0 (no fp32 reference)"}
+        else:
+            self._compare_shapes(self.reference_outputs(raw)[0], outputs)
+            from harness.quality.scoring import score
 
-        self.record.quality = score(self.plan, self.source, self.reference, raw, [outputs], self.session.cache_dir)
-        self._finish_quality()
+            self.phases.result.quality = score(self.plan, self.source, self.reference, raw, [outputs],
+                                               self.session.cache_dir)
+        self._finish()
 
     def _benchmark(self, benchmark: Any, rounds: int | None, warmup_rounds: int | None) -> None:
-        from results import stats
-
-        plan, record = self.plan, self.record
-        runner = plan.runner
-        telemetry = self.session.telemetry
-        if runner.cooldown_s > 0:
-            record.extra["cooldown"] = self._cool_down(runner.cooldown_s)
-        if telemetry.total_samplers and runner.idle_s > 0:
-            telemetry.measure_idle(runner.idle_s)
-
-        self._tracker.set_phase("first_inference")
-        t0 = time.perf_counter_ns()
-        self.backend.infer(self.feeds[0])
-        record.first_inference_ms = (time.perf_counter_ns() - t0) / 1e6
+        runner, phases = self.plan.runner, self.phases
+        self.launcher.settle()  # cool-down and idle power, as the runner does before a run
+        phases.first_inference()
         probe_ns = []
         for i in range(PROBE_CALLS):
             t0 = time.perf_counter_ns()
             self.backend.infer(self.feeds[(i + 1) % len(self.feeds)])
             probe_ns.append(time.perf_counter_ns() - t0)
         estimate_s = sorted(probe_ns)[len(probe_ns) // 2] / 1e9
-
-        min_duration_s = max(runner.min_duration_s, telemetry.min_window_s())
-        if min_duration_s > runner.min_duration_s:
-            record.warnings.append(f"timed window lengthened from {runner.min_duration_s:g} s to {min_duration_s:g} s: "
-                                   "the power sensor needs about 10 updates for a trustworthy energy figure")
         if rounds is None:
-            rounds, capped = plan_rounds(estimate_s, runner.min_iterations, min_duration_s,
-                                         max(runner.max_duration_s, min_duration_s))
-            if capped:
-                note = (f"rounds capped at {rounds} by max_duration_s ({runner.max_duration_s:g} s), "
-                        f"under min_iterations ({runner.min_iterations})")
-                record.warnings.append(note)
-                self._loud.append(note)
-            # pytest-benchmark's own --benchmark-min-rounds (default 5) is a floor, e.g. for steadier CI comparisons.
-            floor = self.session.config.getoption("benchmark_min_rounds", None)
-            if isinstance(floor, int) and floor > rounds:
-                rounds = floor
+            rounds = self._rounds(estimate_s, *phases.window_bounds_s())
         warmup_rounds = runner.warmup if warmup_rounds is None else warmup_rounds
-        record.warmup_iterations = warmup_rounds
-        record.runner.update({"rounds": rounds, "warmup_rounds": warmup_rounds, "probe_calls": PROBE_CALLS,
-                              "timer": "pytest-benchmark (perf_counter)"})
+        phases.result.warmup_iterations = warmup_rounds
+        # pytest-benchmark owns the clock of the window; the warm-up rounds run inside it.
+        phases.timed_window(loop=pedantic_loop(benchmark, rounds, warmup_rounds), min_iterations=rounds)
+        phases.evaluate()
+        self._finish()
+        self.record.extra["mode"] = "benchmark"
+        self.record.runner.update({"rounds": rounds, "warmup_rounds": warmup_rounds, "probe_calls": PROBE_CALLS,
+                                   "timer": "pytest-benchmark (perf_counter)"})
 
-        cycle = itertools.cycle(self.feeds)
-
-        def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-            # Input choice happens here, outside pytest-benchmark's timing of each round.
-            return (next(cycle),), {}
-
-        self._tracker.set_phase("steady")
-        telemetry.start()
-        w0 = time.perf_counter_ns()
-        try:
-            benchmark.pedantic(self.backend.infer, setup=setup, rounds=rounds, warmup_rounds=warmup_rounds,
-                               iterations=1)
-        finally:
-            w1 = time.perf_counter_ns()
-            telemetry_result = telemetry.stop((w0, w1), rounds + warmup_rounds)
-        self._tracker.set_phase("evaluation")
-
-        stats_obj = getattr(getattr(benchmark, "stats", None), "stats", None)
-        data_s = list(getattr(stats_obj, "data", None) or [])
-        if data_s:
-            latencies_ms = [s * 1e3 for s in data_s]
-            record.latency_ms = stats.summarize(latencies_ms)
-            record.throughput_ips, record.items_per_s = stats.throughput(latencies_ms, record.batch_size)
-            record.warnings += stats.warnings_for(record.latency_ms)
-            record.samples["latency_ms"] = latencies_ms
-        record.power = telemetry_result.power
-        # The window also holds the warm-up rounds: energy per inference divides by every inference in it.
-        record.power["window_inferences"] = rounds + warmup_rounds
-        record.thermal = telemetry_result.thermal
-        record.warnings += telemetry_result.warnings
-        record.extra["telemetry_sources"] = telemetry_result.sources
-        record.extra["mode"] = "benchmark"
-
-        self.record.quality = self.fidelity()
-        self._tracker.stop()
-        record.memory = self._tracker.summary()
-        self._finish_quality()
-
-    def _cool_down(self, seconds: float) -> dict[str, Any]:
-        """As the runner does between runs: wait until the device is under its temperature threshold (at most
-        ``seconds``), or, with no temperature sensor, pause ``seconds`` so the previous case's heat can leave."""
-        threshold_c = float(self.session.profile.options.get("cooldown_threshold_c", 50.0))
-        result = dict(self.session.telemetry.wait_for_cooldown(threshold_c=threshold_c, timeout_s=seconds))
-        if result.get("reached") is None:
-            threading.Event().wait(seconds)
-            result = {"reached": None, "waited_s": seconds, "reason": "no temperature sensor: paused for the "
-                      "fixed cool-down"}
-        return result
-
-    def _finish_quality(self) -> None:
-        from harness.runner import gate_figures, quality_warnings
-        from results.schema import sanitize
-
-        record = self.record
-        record.quality = sanitize(record.quality)
-        notes = quality_warnings(record.quality, self.plan.data.fidelity_floor_db)
-        record.warnings += notes
-        self._loud += notes
-        if self.plan.gates:
-            from harness.quality.gates import evaluate_gates
-
-            record.gates = evaluate_gates(self.plan.gates, gate_figures(record))
-        record.backend["version"] = self.backend.version()
-        record.backend["info"] = self.backend.run_info()
-        record.warnings += self.backend.warnings()
+    def _rounds(self, estimate_s: float, min_duration_s: float, max_duration_s: float) -> int:
+        runner = self.plan.runner
+        rounds, capped = plan_rounds(estimate_s, runner.min_iterations, min_duration_s, max_duration_s)
+        if capped:
+            note = (f"rounds capped at {rounds} by max_duration_s ({runner.max_duration_s:g} s), "
+                    f"under min_iterations ({runner.min_iterations})")
+            self.phases.result.warnings.append(note)
+            self._loud.append(note)
+        # pytest-benchmark's own --benchmark-min-rounds (default 5) is a floor, e.g. for steadier CI comparisons.
+        floor = self.session.config.getoption("benchmark_min_rounds", None)
+        if isinstance(floor, int) and floor > rounds:
+            rounds = floor
+        return rounds
 
     def _compare_shapes(self, expected: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
         import numpy as np
@@ -932,11 +740,29 @@ class LoadedModel:
         if self._closed:
             return
         self._closed = True
-        self._tracker.stop()
+        self.launcher.stop(None)
         try:
             self.backend.close()
         except Exception as exc:  # a failing close must not hide the test's own outcome
             warnings.warn(EdgebenchWarning(f"{self.case.id}: backend close failed: {exc}"), stacklevel=2)
+
+
+def pedantic_loop(benchmark: Any, rounds: int, warmup_rounds: int) -> Any:
+    """A ``TimedLoop`` in which pytest-benchmark times each round (input choice in ``setup``, untimed)."""
+
+    def loop(call: Any, args: Sequence[Any], min_iterations: int, min_s: float, max_s: float) -> tuple[list[int], int]:
+        cycle = itertools.cycle(args)
+
+        def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
+            return (next(cycle),), {}
+
+        benchmark.pedantic(call, setup=setup, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
+        stats_obj = getattr(getattr(benchmark, "stats", None), "stats", None)
+        data_s = list(getattr(stats_obj, "data", None) or [])
+        # The window also holds the warm-up rounds: energy per inference divides by every inference in it.
+        return [round(s * 1e9) for s in data_s], rounds + warmup_rounds
+
+    return loop
 
 
 def plan_rounds(estimate_s: float, min_iterations: int, min_duration_s: float,
@@ -948,13 +774,6 @@ def plan_rounds(estimate_s: float, min_iterations: int, min_duration_s: float,
     rounds = max(int(min_iterations), math.ceil(min_duration_s / per_call), 1)
     cap = max(1, math.floor(max_duration_s / per_call))
     return (cap, cap < min_iterations) if rounds > cap else (rounds, False)
-
-
-def _batch_size(specs: Sequence[TensorSpec]) -> int:
-    for spec in specs:
-        if len(spec.shape) >= 2 and isinstance(spec.shape[0], int) and spec.shape[0] > 0:
-            return int(spec.shape[0])
-    return 1
 
 
 def extra_info(record: RunRecord) -> dict[str, Any]:
