@@ -6,7 +6,8 @@ Options (all optional; ``None`` means the runtime's default):
   inter_op_threads   inter-op threads (used with execution_mode=parallel)
   graph_optimization disable | basic | extended | all
   execution_mode     sequential | parallel
-  provider           cpu | cuda | tensorrt | openvino | dml | coreml | <full EP name>
+  provider           cpu | cuda | tensorrt | openvino | dml | coreml | <full EP name>, or a list of
+                     those in order of preference (the first this build has is used)
   provider_options   dict passed to that execution provider
 """
 
@@ -62,7 +63,8 @@ OPTIONS: dict[str, Option] = {
     "graph_optimization": Option((str,), _OPT_LEVELS, doc="graph optimization level"),
     "execution_mode": Option((str,), ("sequential", "parallel")),
     # A full EP name (e.g. MIGraphXExecutionProvider) is accepted beside the aliases.
-    "provider": Option((str,), ("cpu", "cuda", "tensorrt", "openvino", "dml", "coreml"), open_choices=True),
+    # A list is an order of preference: the first this build has is used.
+    "provider": Option((str, list), ("cpu", "cuda", "tensorrt", "openvino", "dml", "coreml"), open_choices=True),
     "provider_options": Option((dict,), doc="passed to the execution provider"),
 }
 _KNOWN_OPTIONS = set(OPTIONS)
@@ -134,13 +136,17 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
 
         wanted = self.options.get("provider") or "cpu"
-        name = PROVIDER_ALIASES.get(str(wanted).lower(), wanted)
+        # A list is an order of preference (a device profile's: the accelerator when this build has it).
+        names = [PROVIDER_ALIASES.get(str(w).lower(), w) for w in (wanted if isinstance(wanted, list) else [wanted])]
         available = ort.get_available_providers()
-        if name not in available:
+        present = [n for n in names if n in available]
+        if not present:
             raise UnsupportedVariant(
-                f"execution provider {name} is not in this onnxruntime build (it has {', '.join(available)}); "
-                "install the matching onnxruntime package (e.g. onnxruntime-gpu) or choose another provider"
+                f"execution provider {' / '.join(names)} is not in this onnxruntime build (it has "
+                f"{', '.join(available)}); install the matching onnxruntime package (e.g. onnxruntime-gpu) or "
+                "choose another provider"
             )
+        name = present[0]
         options = self.options.get("provider_options") or {}
         chosen: list[Any] = [(name, options)] if options else [name]
         if name != "CPUExecutionProvider":

@@ -33,9 +33,27 @@ class Samples:
 
 
 class Sampler(ABC):
-    """One telemetry source. ``available()`` is cheap and never raises."""
+    """One telemetry source. ``available()`` is cheap and never raises.
+
+    What the telemetry facade reads from every source (defaults: a source that measures neither):
+    ``power_group``: None when the source measures no power; otherwise sources in the same group are
+    alternatives (the first available one is used) and different groups are added.
+    ``update_period_s``: how often the sensor itself produces a new value (a window must span ~10).
+    ``scope``: what the power figure covers, in words (reports show it).
+    ``thermal``: the source reports thermal state (temperatures, clocks, throttling).
+    ``read()``: one reading now, channel -> value (``temp_c...`` channels serve cool-downs);
+    a source that cannot read on demand returns nothing.
+    """
 
     name: str = ""
+    power_group: str | None = None
+    update_period_s: float = 0.0
+    scope: str = ""
+    thermal: bool = False
+
+    def read(self) -> dict[str, float]:
+        """One reading now; empty for a source that cannot be read on demand (a log, a snapshot)."""
+        return {}
 
     @abstractmethod
     def available(self) -> str | None:

@@ -69,6 +69,7 @@ class ApexSampler(PollingSampler):
     """Edge TPU temperature (m°C in 0.25 °C steps) and its throttle trip points."""
 
     name = "coral_apex"
+    thermal = True
     interval_s = 1.0
 
     def probe(self) -> str | None:

@@ -176,6 +176,7 @@ class SocthermOcSampler(PollingSampler):
     (oc1 under-voltage, oc2/oc3 over-current)."""
 
     name = "soctherm_oc"
+    thermal = True
     interval_s = 1.0
 
     def probe(self) -> str | None:

@@ -30,6 +30,7 @@ class ThermalZonesSampler(PollingSampler):
     out of that reading, never read as 0."""
 
     name = "thermal_zones"
+    thermal = True
     interval_s = 1.0
 
     def probe(self) -> str | None:
@@ -52,6 +53,7 @@ class CpufreqSampler(PollingSampler):
     """``scaling_cur_freq`` of every CPU (kHz) and ``cur_freq`` of devfreq devices (Hz, GPUs on SoCs)."""
 
     name = "cpufreq"
+    thermal = True
     interval_s = 0.5
 
     def probe(self) -> str | None:

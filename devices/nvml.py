@@ -72,6 +72,7 @@ def clock_event_evidence(reasons: list[int], gpu: str) -> list[str]:
 
 class NvmlSampler(PollingSampler):
     name = "nvml"
+    thermal = True
     power_group = "gpu"
     scope = "NVIDIA GPU board power (NVML): excludes the CPU and the rest of the machine"
     interval_s = 0.1

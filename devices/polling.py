@@ -21,19 +21,10 @@ class SensorError(Exception):
 
 
 class PollingSampler(Sampler):
-    """Subclasses fill ``read()`` (channel -> value) and ``probe()`` (availability reason).
+    """Subclasses fill ``read()`` (channel -> value) and ``probe()`` (availability reason); the
+    attributes the telemetry facade reads are declared on ``Sampler``."""
 
-    Class attributes the Telemetry facade reads:
-    ``power_group``: None when the source measures no power; otherwise sources in the same group are
-    alternatives (the first available one is used) and different groups are added.
-    ``update_period_s``: how often the sensor itself produces a new value (a window must span ~10).
-    ``scope``: what the power figure covers, in words (reports show it).
-    """
-
-    power_group: str | None = None
-    update_period_s: float = 0.0
     interval_s: float = 0.5
-    scope: str = ""
 
     def __init__(self, interval_s: float | None = None, clock: Callable[[], int] = time.monotonic_ns) -> None:
         if interval_s is not None:
@@ -126,9 +117,6 @@ class PollingSampler(Sampler):
 class SnapshotSampler(Sampler):
     """Device state that is read when the window opens and when it closes, not polled
     (the Jetson power mode and clock lock): a change between the two is itself a finding."""
-
-    power_group: str | None = None
-    update_period_s: float = 0.0
 
     @abstractmethod
     def probe(self) -> str | None: ...

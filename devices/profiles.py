@@ -96,8 +96,8 @@ PROFILES: dict[str, Profile] = {
         Profile("jetson", "NVIDIA Jetson (Nano, Xavier NX, AGX Xavier, Orin Nano/NX, AGX Orin)",
                 "/etc/nv_tegra_release, or a device-tree model naming an NVIDIA Jetson", jetson.is_jetson,
                 ("tensorrt", "onnxruntime"),
-                # The ORT adapter takes one provider and falls back to the CPU by itself.
-                {"onnxruntime": {"provider": "tensorrt"}},
+                # In order of preference: the first execution provider this onnxruntime build has.
+                {"onnxruntime": {"provider": ["tensorrt", "cuda", "cpu"]}},
                 # INA3221 updates every ~100-200 ms: a window of a few seconds spans enough updates.
                 {"warmup": 20, "min_duration_s": 5.0, "cooldown_s": 10.0},
                 _jetson_samplers, {"cooldown_threshold_c": 50.0}),
@@ -114,7 +114,7 @@ PROFILES: dict[str, Profile] = {
         Profile("nvidia-gpu", "a machine with an NVIDIA GPU (NVML)",
                 "/proc/driver/nvidia/gpus/* (the NVIDIA driver)", _nvidia_gpu,
                 ("tensorrt", "onnxruntime", "openvino"),
-                {"onnxruntime": {"provider": "cuda"}},
+                {"onnxruntime": {"provider": ["cuda", "cpu"]}},
                 # NVML power on Ampere+ is a 1 s average: a window needs ~10 s when the energy counter is absent.
                 {"warmup": 20, "min_duration_s": 2.0, "cooldown_s": 5.0},
                 _gpu_samplers),

@@ -161,6 +161,7 @@ class VcgencmdSampler(PollingSampler):
     """SoC temperature, ARM clock and ``get_throttled`` bits through the firmware."""
 
     name = "vcgencmd"
+    thermal = True
     interval_s = 0.5
 
     def probe(self) -> str | None:

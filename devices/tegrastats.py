@@ -152,6 +152,7 @@ class TegrastatsSampler(Sampler):
     ``tegrastats --interval MS`` and stamps each line with the monotonic clock as it arrives."""
 
     name = "tegrastats"
+    thermal = True
     power_group = "jetson-module"
     scope = "Jetson module input (INA3221 via tegrastats): excludes the carrier board, fan and USB devices"
 

@@ -20,8 +20,9 @@ from devices import energy
 from devices import thermal as thermal_mod
 from devices.base import Sampler, Samples
 from devices.linux import utilisation_pct
+from results.schema import POWER_FIELDS  # the record's contract owns the names (devices may import results)
 
-POWER_FIELDS = ("mean_w", "peak_w", "idle_w", "energy_j", "energy_per_inference_mj", "source", "sample_hz")
+__all__ = ["POWER_FIELDS", "Telemetry", "TelemetryResult"]
 MIN_COVERAGE = 0.9
 
 
@@ -108,7 +109,7 @@ class Telemetry:
         self.alternatives_unused: dict[str, str] = {}
         chosen_groups: dict[str, str] = {}
         for s in available:
-            group = getattr(s, "power_group", None)
+            group = s.power_group
             if group is None:
                 continue
             if group in chosen_groups:
@@ -116,14 +117,17 @@ class Telemetry:
                 continue
             chosen_groups[group] = s.name
             self.power_samplers.append(s)
-        meter = [s for s in self.power_samplers if getattr(s, "power_group", None) == "meter"]
+        meter = [s for s in self.power_samplers if s.power_group == "meter"]
         # The meter sees the whole input: it is the total, the others are detail.
         self.total_samplers = meter or list(self.power_samplers)
         self.samplers = [s for s in available if s.name not in self.alternatives_unused]
+        self._thermal_names = {s.name for s in self.all_samplers if s.thermal}
         self.idle_w: float | None = None
         self.idle_reason: str | None = "idle power not measured"
         self.idle_by_source: dict[str, float | None] = {}
         self._started = False
+        self._errors: list[str] = []
+        self._running: list[Sampler] = []
 
     @classmethod
     def for_profile(cls, profile: Any) -> Telemetry:
@@ -132,7 +136,7 @@ class Telemetry:
 
     # -- before the run ------------------------------------------------------------------------------
     def update_period_s(self) -> float:
-        return max((getattr(s, "update_period_s", 0.0) or 0.0 for s in self.total_samplers), default=0.0)
+        return max((s.update_period_s or 0.0 for s in self.total_samplers), default=0.0)
 
     def min_window_s(self) -> float:
         """The timed window must span ~10 updates of the slowest power source to be trustworthy."""
@@ -176,11 +180,8 @@ class Telemetry:
         """The hottest temperature the thermal samplers can read now (for cool-downs)."""
         temps = []
         for s in self.samplers:
-            read = getattr(s, "read", None)
-            if read is None:
-                continue
             try:
-                values = read()
+                values = s.read()
             except Exception:
                 continue
             temps += [v for k, v in values.items() if k.startswith("temp_c")]
@@ -191,8 +192,8 @@ class Telemetry:
 
     # -- the timed window --------------------------------------------------------------------------
     def start(self) -> None:
-        self._errors: list[str] = []
-        self._running: list[Sampler] = []
+        self._errors = []
+        self._running = []
         for s in self.samplers:
             try:
                 s.start()
@@ -203,8 +204,8 @@ class Telemetry:
 
     def stop(self, window_ns: tuple[int, int], n_inferences: int) -> TelemetryResult:
         traces: dict[str, Samples] = {}
-        warnings = list(getattr(self, "_errors", []))
-        for s in getattr(self, "_running", []):
+        warnings = list(self._errors)
+        for s in self._running:
             try:
                 traces[s.name] = s.stop()
             except Exception as exc:
@@ -224,8 +225,7 @@ class Telemetry:
         thermal = thermal_mod.summarize(traces, window_ns)
         if thermal["reason"]:
             unavailable = "; ".join(f"{k}: {v}" for k, v in self.sources.items()
-                                    if v and k in ("thermal_zones", "cpufreq", "vcgencmd", "coral_apex", "nvml",
-                                                   "soctherm_oc", "tegrastats"))
+                                    if v and k in self._thermal_names)
             if unavailable:
                 thermal["reason"] += f" ({unavailable})"
         util = traces.get("cpu_util")
@@ -252,7 +252,7 @@ class Telemetry:
 
     def _why_no_power(self) -> str:
         why = "; ".join(f"{s.name}: {self.sources[s.name]}" for s in self.all_samplers
-                        if getattr(s, "power_group", None) and self.sources.get(s.name))
+                        if s.power_group and self.sources.get(s.name))
         return f"no power or energy source available ({why or 'no power source configured for this device'})"
 
     def _power(self, traces: dict[str, Samples], window_ns: tuple[int, int], n: int,
@@ -316,7 +316,7 @@ class Telemetry:
             "window_s": window_s,
             "coverage": cover,
             "update_period_s": update,
-            "scope": "; ".join(getattr(sampler_by_name[n_], "scope", "") for n_ in total_names),
+            "scope": "; ".join(sampler_by_name[n_].scope for n_ in total_names),
             "rails": rails,
             "by_source_w": {k: v.result.mean_w for k, v in per_source.items()},
             "unused_sources": dict(self.alternatives_unused),
