@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from backends._tflite_io import dequantize as _dequantize
+from backends._tflite_io import quantize as _quantize
 from backends.base import Artifact, BackendError, Feeds, ModelSource, UnsupportedVariant, Variant, artifact_bytes
 
 CONVERTIBLE = ("fp32", "fp16", "int8-dynamic", "int8")
@@ -508,22 +510,6 @@ def io_layout(tflite: Path, onnx_path: Path, onnx_inputs: list[tuple[str, tuple[
         taken.add(detail["index"])
         meta["outputs"][name] = {"tflite": detail["name"], "index": int(detail["index"]), "perm": list(perm)}
     return meta
-
-
-def _quantize(x: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    scale, zero = detail["quantization"]
-    if dtype.kind in "iu" and scale:
-        info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
-    return x.astype(dtype)
-
-
-def _dequantize(q: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
-    scale, zero = detail["quantization"]
-    if np.dtype(detail["dtype"]).kind in "iu" and scale:
-        return (q.astype(np.float32) - zero) * np.float32(scale)
-    return q.astype(np.float32)
 
 
 def _sanitize(name: str) -> str:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -148,6 +151,23 @@ class LazyOutputs(Mapping[str, np.ndarray]):
 
     def __len__(self) -> int:
         return len(self._names)
+
+
+@contextmanager
+def atomic_path(target: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``target`` that replaces it when the block ends without error, so a
+    reader (another run, a crash) never sees a half-written file; the temporary is removed on error.
+    The one atomic-write helper of backends/ (harness/ uses it too)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:

@@ -75,6 +75,7 @@ from backends.base import (
     UnsupportedVariant,
     Variant,
     artifact_bytes,
+    atomic_path,
     file_sha256,
     onnx_io_specs,
 )
@@ -355,11 +356,8 @@ def _make_calibrator(trt: Any, cuda: Any, batcher: CalibrationBatcher, cache_pat
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def _onnx_inputs(path: Path) -> dict[str, tuple[Any, ...]]:

@@ -8,13 +8,12 @@ Results are cached by the reference's sha256 and a hash of the inputs, written a
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from backends.base import ModelSource, Variant
+from backends.base import ModelSource, Variant, atomic_path
 
 REFERENCE_BACKEND = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino"}
 
@@ -56,7 +55,6 @@ def reference_outputs(model: ModelSource, feeds: Sequence[Mapping[str, np.ndarra
     finally:
         backend.close()
     arrays = {f"{i}/{name}": np.asarray(value) for i, sample in enumerate(outputs) for name, value in sample.items()}
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, __n__=np.array(len(outputs)), **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".npz") as tmp:  # np.savez adds .npz to a name without it
+        np.savez(tmp, __n__=np.array(len(outputs)), **arrays)
     return outputs

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from backends.base import TensorSpec
+from backends.base import TensorSpec, atomic_path
 from harness.errors import UsageError
 
 SPLITS = {"calibration": 0, "evaluation": 1}
@@ -64,14 +62,8 @@ class ZooModel:
         blob = self.build().SerializeToString(deterministic=True)
         if path.is_file() and path.stat().st_size == len(blob) and path.read_bytes() == blob:
             return path
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.name}.", suffix=".onnx.tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(blob)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path, suffix=".onnx.tmp") as tmp:
+            tmp.write_bytes(blob)
         return path
 
     def samples(self, split: str, n: int, seed: int = 0) -> list[dict[str, np.ndarray]]:

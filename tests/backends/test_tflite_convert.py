@@ -189,3 +189,18 @@ def test_dynamic_non_batch_dim_needs_a_fixed_shape(tmp_path):
         pytest.skip(str(tc.converter_available()))
     with pytest.raises(UnsupportedVariant, match="dynamic dim 1"):
         tc.convert(ModelSource.from_path(tmp_path / "dyn.onnx"), Variant("fp32"), None, tmp_path)
+
+
+def test_converter_and_adapter_quantize_inputs_the_same_way():
+    """One definition: the converter's output matching and the adapter feed a tensor the same integers,
+    per-channel parameters included (the two copies used to disagree there)."""
+    from backends import _tflite_convert, litert
+
+    detail = {"dtype": np.int8, "quantization": (0.0, 0),
+              "quantization_parameters": {"scales": np.array([0.1, 0.5], np.float32),
+                                          "zero_points": np.array([0, 3]), "quantized_dimension": 1}}
+    x = np.array([[0.25, 1.25], [-0.35, 100.0]], np.float32)
+    expected = [[2, 5], [-4, 127]]  # channel 1: 1.25 / 0.5 = 2.5 -> 2 (half to even) + 3; 203 saturates
+    assert _tflite_convert._quantize(x, detail).tolist() == litert.quantize(x, detail).tolist() == expected
+    np.testing.assert_array_equal(_tflite_convert._dequantize(litert.quantize(x, detail), detail),
+                                  litert.dequantize(litert.quantize(x, detail), detail))
