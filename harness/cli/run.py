@@ -139,13 +139,9 @@ def run_command(args: argparse.Namespace) -> int:
     for spec in suite.models:
         for precision in spec.variants or ["fp32"]:
             model_source(spec, precision, out / "cache" / "zoo")
-    context = RunContext(
-        out_dir=out,
-        environment=capture_environment(__version__),
-        device={"name": profile.name, **profile.facts()},
-        telemetry=Telemetry.for_profile(profile),
-        device_options=dict(profile.options),
-    )
+    context = RunContext(out_dir=out, environment=capture_environment(__version__),
+                         device={"name": profile.name, **profile.facts()}, telemetry=Telemetry.for_profile(profile),
+                         device_options=dict(profile.options))
     store = ResultStore(store_path(args))
     records: list = []
     show = sys.stderr.isatty() or not args.json

@@ -316,40 +316,13 @@ def score_outputs(
     ``kinds`` maps output names to tensor|image|video|audio (default tensor).
     """
     kinds = dict(kinds or {})
-    bad = {k: v for k, v in kinds.items() if v not in KINDS}
-    if bad:
-        raise QualityError(f"unknown output kind(s) {bad}: expected one of {', '.join(KINDS)}")
-    if set(reference) != set(candidate):
-        missing = sorted(set(reference) - set(candidate))
-        extra = sorted(set(candidate) - set(reference))
-        raise QualityError(
-            f"reference and candidate name different outputs: missing from the candidate {missing}, "
-            f"not in the reference {extra}; both must come from the same model"
-        )
-    if not reference:
-        raise QualityError("no outputs to score: the reference is empty")
-    lsd = {**LSD_DEFAULTS, **dict(lsd_params or {})}
-    if set(lsd) != set(LSD_DEFAULTS):
-        raise QualityError(f"lsd_params takes {sorted(LSD_DEFAULTS)}, found {sorted(lsd)}")
+    lsd = _checked_inputs(reference, candidate, kinds, lsd_params)
 
     per_output: dict[str, dict[str, Any]] = {}
     all_x: list[np.ndarray] = []
     all_y: list[np.ndarray] = []
     for name in reference:
-        xs, ys = list(reference[name]), list(candidate[name])
-        if len(xs) != len(ys):
-            raise QualityError(
-                f"output {name!r}: {len(xs)} reference samples but {len(ys)} candidate samples; "
-                "score the same evaluation set"
-            )
-        for i, (a, b) in enumerate(zip(xs, ys)):
-            if np.shape(a) != np.shape(b):
-                raise QualityError(
-                    f"output {name!r} sample {i}: reference shape {np.shape(a)} but candidate shape "
-                    f"{np.shape(b)}; the candidate must produce the same shapes as the fp32 model"
-                )
-        if not xs or all(np.size(a) == 0 for a in xs):
-            raise QualityError(f"output {name!r} has no values to score: run the evaluation set first")
+        xs, ys = _checked_samples(name, reference[name], candidate[name])
         kind = kinds.get(name, "tensor")
         m = _flat_metrics(xs, ys, cap_db)
         m["kind"] = kind
@@ -379,6 +352,46 @@ def score_outputs(
     result = _finish(top, reasons)
     result["per_output"] = per_output
     return result
+
+
+def _checked_inputs(reference: Mapping[str, Any], candidate: Mapping[str, Any], kinds: Mapping[str, str],
+                    lsd_params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Raise QualityError for outputs/kinds/params that cannot be scored; return the LSD parameters."""
+    bad = {k: v for k, v in kinds.items() if v not in KINDS}
+    if bad:
+        raise QualityError(f"unknown output kind(s) {bad}: expected one of {', '.join(KINDS)}")
+    if set(reference) != set(candidate):
+        missing = sorted(set(reference) - set(candidate))
+        extra = sorted(set(candidate) - set(reference))
+        raise QualityError(
+            f"reference and candidate name different outputs: missing from the candidate {missing}, "
+            f"not in the reference {extra}; both must come from the same model"
+        )
+    if not reference:
+        raise QualityError("no outputs to score: the reference is empty")
+    lsd = {**LSD_DEFAULTS, **dict(lsd_params or {})}
+    if set(lsd) != set(LSD_DEFAULTS):
+        raise QualityError(f"lsd_params takes {sorted(LSD_DEFAULTS)}, found {sorted(lsd)}")
+    return lsd
+
+
+def _checked_samples(name: str, reference: Sequence[np.ndarray],
+                     candidate: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    xs, ys = list(reference), list(candidate)
+    if len(xs) != len(ys):
+        raise QualityError(
+            f"output {name!r}: {len(xs)} reference samples but {len(ys)} candidate samples; "
+            "score the same evaluation set"
+        )
+    for i, (a, b) in enumerate(zip(xs, ys)):
+        if np.shape(a) != np.shape(b):
+            raise QualityError(
+                f"output {name!r} sample {i}: reference shape {np.shape(a)} but candidate shape "
+                f"{np.shape(b)}; the candidate must produce the same shapes as the fp32 model"
+            )
+    if not xs or all(np.size(a) == 0 for a in xs):
+        raise QualityError(f"output {name!r} has no values to score: run the evaluation set first")
+    return xs, ys
 
 
 def _image_metrics(name: str, xs: list[np.ndarray], ys: list[np.ndarray],

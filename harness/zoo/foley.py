@@ -102,6 +102,23 @@ def build() -> onnx.ModelProto:
         eps = b.transpose(x, [0, 2, 1], "to_channels")
         latent = b.op("Sub", ["audio_latent", b.scale(eps, 0.5, "step_size")], "step")
 
+    wave = _upsampler(b, latent)
+
+    return b.model(
+        NAME,
+        [
+            ("frames", TensorProto.FLOAT, INPUTS[0].shape),
+            ("tokens", TensorProto.INT64, INPUTS[1].shape),
+            ("audio_latent", TensorProto.FLOAT, INPUTS[2].shape),
+            ("timestep", TensorProto.FLOAT, INPUTS[3].shape),
+        ],
+        [("waveform", wave, (1, LAT_T * HOP))],
+        __doc__.strip().splitlines()[0],
+    )
+
+
+def _upsampler(b: GraphBuilder, latent: str) -> str:
+    """Latent -> waveform (same graph and random stream order as when it was inline in ``build``)."""
     with b.scope("upsampler"):
         h = b.gelu(b.conv(latent, LAT_C, 128, [7], "conv_in"), "gelu_in")
         channels = [128, 64, 32, 16, 8]
@@ -125,18 +142,7 @@ def build() -> onnx.ModelProto:
         h = b.op("Mul", [h, env], "output_stage/gain")
         wave = b.conv(h, channels[-1], 1, [7], "output_stage/conv", gain=0.5)
         wave = b.reshape(wave, [1, LAT_T * HOP], "to_waveform")
-
-    return b.model(
-        NAME,
-        [
-            ("frames", TensorProto.FLOAT, INPUTS[0].shape),
-            ("tokens", TensorProto.INT64, INPUTS[1].shape),
-            ("audio_latent", TensorProto.FLOAT, INPUTS[2].shape),
-            ("timestep", TensorProto.FLOAT, INPUTS[3].shape),
-        ],
-        [("waveform", wave, (1, LAT_T * HOP))],
-        __doc__.strip().splitlines()[0],
-    )
+    return wave
 
 
 def sample(rng: np.random.Generator) -> dict[str, np.ndarray]:
