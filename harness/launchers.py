@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import UnsupportedVariant
-from harness.phases import PhaseResult, Phases
+from harness.phases import Pass, PhaseResult, Phases
 from harness.plan import RunPlan
 from harness.trackers import Figures, Target, Tracker
 
@@ -125,7 +125,8 @@ class PipeListener:
         self._await()
 
 
-def child_main(conn: Any, plan: RunPlan, cache_dir: str, window_s: float, parent_pid: int) -> None:
+def child_main(conn: Any, plan: RunPlan, cache_dir: str, window_s: float, parent_pid: int,
+               passes: Sequence[tuple[str, Pass]] = ()) -> None:
     """Entry point of the run's process: runs the phases, then sends ("result", ...), ("skipped", ...)
     or ("error", ...)."""
     die_with_parent(parent_pid)
@@ -133,7 +134,7 @@ def child_main(conn: Any, plan: RunPlan, cache_dir: str, window_s: float, parent
     phases: Phases | None = None
     try:
         backend = plan.backend_class()(plan.backend_options())
-        phases = Phases(plan, backend, Path(cache_dir), listener, window_s)
+        phases = Phases(plan, backend, Path(cache_dir), listener, window_s, passes)
         result = phases.run()
         backend.close()
         listener.send("result", result=result)
@@ -154,10 +155,11 @@ def child_main(conn: Any, plan: RunPlan, cache_dir: str, window_s: float, parent
 
 
 class ProcessLauncher:
-    """Runs a plan's phases in a spawned process with a timeout, ticking ``trackers`` meanwhile."""
+    """Runs a plan's phases in a spawned process with a timeout, ticking ``trackers`` meanwhile.
+    ``passes`` (run after the timed window, in the child) must be picklable: module-level functions."""
 
-    def __init__(self, cache_dir: Path, tick_s: float = TICK_S) -> None:
-        self.cache_dir, self.tick_s = Path(cache_dir), tick_s
+    def __init__(self, cache_dir: Path, tick_s: float = TICK_S, passes: Sequence[tuple[str, Pass]] = ()) -> None:
+        self.cache_dir, self.tick_s, self.passes = Path(cache_dir), tick_s, list(passes)
 
     def launch(self, plan: RunPlan, trackers: Sequence[Tracker]) -> Outcome:
         target = Target()
@@ -167,7 +169,7 @@ class ProcessLauncher:
         conn, child_conn = mp_ctx.Pipe()
         process = mp_ctx.Process(
             target=child_main, name=f"edgebench-run-{plan.label}", daemon=True,
-            args=(child_conn, plan, str(self.cache_dir), min_window_s(trackers), os.getpid()),
+            args=(child_conn, plan, str(self.cache_dir), min_window_s(trackers), os.getpid(), self.passes),
         )
         process.start()
         child_conn.close()
