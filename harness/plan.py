@@ -149,9 +149,7 @@ def expand(suite: Suite, device: str = "host", runner_overrides: dict[str, Any] 
            backend_defaults: dict[str, dict[str, Any]] | None = None) -> list[RunPlan]:
     """Suite × device -> plans. Precedence of runner settings: device defaults < suite < command line;
     of backend options: the device profile's (``backend_defaults``) < the suite's."""
-    suite_given = {f.name: getattr(suite.runner, f.name) for f in dataclasses.fields(RunnerSettings)
-                   if getattr(suite.runner, f.name) != getattr(RunnerSettings(), f.name)}
-    runner = RunnerSettings().merged(device_defaults or {}).merged(suite_given).merged(runner_overrides or {})
+    runner = runner_settings(suite, runner_overrides, device_defaults)
     return [
         RunPlan(model=m, backend=with_defaults(b, backend_defaults), precision=p, runner=runner, data=suite.data,
                 device=device, suite=suite.name, gates=dict(suite.gates))
@@ -159,3 +157,11 @@ def expand(suite: Suite, device: str = "host", runner_overrides: dict[str, Any] 
         for b in suite.backends
         for p in suite.precisions
     ]
+
+
+def runner_settings(suite: Suite, runner_overrides: dict[str, Any] | None = None,
+                    device_defaults: dict[str, Any] | None = None) -> RunnerSettings:
+    """The runner settings of a suite's runs: device defaults < suite < command line."""
+    suite_given = {f.name: getattr(suite.runner, f.name) for f in dataclasses.fields(RunnerSettings)
+                   if getattr(suite.runner, f.name) != getattr(RunnerSettings(), f.name)}
+    return RunnerSettings().merged(device_defaults or {}).merged(suite_given).merged(runner_overrides or {})

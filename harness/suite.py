@@ -79,6 +79,7 @@ class Suite:
     gates: dict[str, str] = field(default_factory=dict)
     description: str = ""
     path: str | None = None
+    pipelines: list[Any] = field(default_factory=list)  # harness.pipeline_spec.PipelineSpec
 
 
 class _Checker:
@@ -231,10 +232,16 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
 
     chk = _Checker(source)
     data = chk.mapping(data, "")
-    chk.keys(data, "", {"name", "description", "runner", "data", "models", "backends", "precisions", "gates"})
+    chk.keys(data, "", {"name", "description", "runner", "data", "models", "backends", "precisions", "gates",
+                        "pipelines"})
     base = base or Path.cwd()
     name = data.get("name") or Path(source).stem
-    models = [_model(m, chk, f"models[{i}]", base) for i, m in enumerate(chk.seq(data.get("models"), "models"))]
+    from harness.pipeline_spec import parse_pipelines
+
+    pipelines = parse_pipelines(data.get("pipelines"), chk, base)
+    # A suite of pipelines alone needs no models: list.
+    models = [] if pipelines and "models" not in data else [
+        _model(m, chk, f"models[{i}]", base) for i, m in enumerate(chk.seq(data.get("models"), "models"))]
     known = backends.names()
     backend_specs = []
     for i, raw in enumerate(chk.seq(data.get("backends", ["onnxruntime"]), "backends")):
@@ -268,6 +275,7 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
         data=_data_settings(data.get("data", {}), chk, "data"),
         gates={str(k): str(v) for k, v in gates.items()},
         path=source,
+        pipelines=pipelines,
     )
 
 

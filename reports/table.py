@@ -95,3 +95,52 @@ def summary_table(records: Iterable[RunRecord], width: int | None = None, with_i
     if any(r["p99"].startswith("~") for r in rows) and any(k == "p99" for k, *_ in cols):
         lines.append("~ p99 from fewer samples than it needs (662): indicative only; run longer for a valid tail")
     return "\n".join(lines)
+
+
+def _shares(p: dict) -> str:
+    parts = [f"{name} {fmt.sig(s.get('share_pct'), 2)}% ({s.get('calls')}×{fmt.ms(fmt.num(s.get('p50_ms')))})"
+             for name, s in (p.get("stages") or {}).items() if fmt.num(s.get("share_pct")) is not None]
+    if fmt.num(p.get("stage_load_pct")):
+        parts.append(f"stage loads {fmt.sig(p['stage_load_pct'], 2)}%")
+    if fmt.num(p.get("overhead_pct")) is not None:
+        parts.append(f"harness {fmt.sig(max(p['overhead_pct'], 0.0), 2)}%")
+    return " · ".join(parts)
+
+
+def pipeline_line(r: RunRecord) -> str:
+    """One line of a pipeline run for progress output: end-to-end time, RTF, first chunk."""
+    p = r.pipeline or {}
+    gen, rtf, xrt = fmt.num(p.get("generation_s")), fmt.num(p.get("rtf")), fmt.num(p.get("x_realtime"))
+    if gen is None:
+        return f"{r.status}: no generation timed"
+    return (f"ok, generation {fmt.sig(gen)} s for {fmt.sig(p.get('media_s'))} s of media: RTF {fmt.sig(rtf)} "
+            f"({fmt.sig(xrt)}x real time), first chunk {fmt.sig(p.get('first_chunk_s'))} s, "
+            f"over {p.get('generations')} generations")
+
+
+def pipeline_table(records: Iterable[RunRecord]) -> str:
+    """Per pipeline configuration: end-to-end time, RTF, first chunk, memory, quality, stage shares."""
+    rows = []
+    for r in records:
+        p = r.pipeline or {}
+        if r.status != "ok":
+            rows.append([str(p.get("name", r.model.get("name"))), r.backend.get("name", "?"), r.precision,
+                         str(p.get("steps", "?")), str(p.get("resident", "?")), f"{r.status}: {r.reason}", "", "",
+                         "", "", ""])
+            continue
+        q = r.quality or {}
+        quality = ("SQNR " + fmt.sig(q["sqnr_db"]) + " dB") if fmt.num(q.get("sqnr_db")) is not None else "n/a"
+        peak = fmt.num(p.get("peak_rss_bytes"))
+        rows.append([str(p["name"]), r.backend.get("name", "?"), r.precision, str(p["steps"]), str(p["resident"]),
+                     f"{fmt.sig(p['generation_s'])} s", fmt.sig(p["rtf"]), f"{fmt.sig(p['x_realtime'])}x",
+                     f"{fmt.sig(p['first_chunk_s'])} s", fmt.bytes_(peak) if peak is not None else "n/a", quality])
+        rows.append(["  stages: " + _shares(p)])
+    header = ["pipeline", "backend", "precision", "steps", "resident", "generation", "RTF", "x real time",
+              "first chunk", "peak mem", "quality"]
+    full = [r for r in rows if len(r) == len(header)]
+    widths = [max(len(h), *(len(r[i]) for r in full)) if full else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(f"{h:<{w}}" for h, w in zip(header, widths)).rstrip(), "  ".join("-" * w for w in widths)]
+    for row in rows:
+        lines.append(row[0] if len(row) == 1 else "  ".join(f"{c:<{w}}" for c, w in zip(row, widths)).rstrip())
+    lines.append("RTF: seconds to generate one second of media (under 1: faster than real time); x real time = 1/RTF")
+    return "\n".join(lines)

@@ -71,6 +71,9 @@ class RunRecord:
     thermal: dict[str, Any] = field(default_factory=lambda: unavailable("not measured", **_nones(THERMAL_FIELDS)))
     quality: dict[str, Any] = field(default_factory=lambda: {"reason": "not scored"})
     gates: dict[str, Any] = field(default_factory=dict)
+    # A whole generation of a multi-stage pipeline (None for a single-model run): name, steps, chunks,
+    # media_s, generation_s, rtf, x_realtime, first_chunk_s, resident, stages, step_ms, peak_rss_bytes.
+    pipeline: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     samples: dict[str, list[Any]] = field(default_factory=dict)
@@ -100,8 +103,12 @@ class RunRecord:
         return record
 
     def config_key(self) -> tuple[str, str, str, str]:
-        """What identifies "the same configuration" across result sets."""
-        return (self.model.get("name", ""), self.backend.get("name", ""), self.precision, self.device.get("name", ""))
+        """What identifies "the same configuration" across result sets. A pipeline's step count and
+        memory strategy are part of its configuration (one record per steps of a sweep)."""
+        model = self.model.get("name", "")
+        if self.pipeline:
+            model = f"{model} [{self.pipeline.get('steps')} steps, {self.pipeline.get('resident')}]"
+        return (model, self.backend.get("name", ""), self.precision, self.device.get("name", ""))
 
 
 def _json_default(obj: Any) -> Any:

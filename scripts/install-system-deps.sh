@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Debian packages edgebench needs beyond Python: Chromium for the report's browser test.
+# Debian packages edgebench needs beyond Python: Chromium for the report's browser test, espeak-ng for
+# the speech the DNSMOS (predicted MOS) tests synthesise.
 # Skips quietly where they are present; needs root (or sudo) only when something is missing.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 ((${#need[@]})) || exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "edgebench: not a Debian-like system; install ${need[*]} yourself for the report's browser test" >&2
+  echo "edgebench: not a Debian-like system; install ${need[*]} yourself (report browser test, DNSMOS speech tests)" >&2
   exit 0
 fi
 SUDO=""

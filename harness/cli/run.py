@@ -118,7 +118,7 @@ def run_command(args: argparse.Namespace) -> int:
     from harness import __version__
     from harness.plan import expand, model_source
     from harness.runner import RunContext, Terminated, interrupted_message, raise_on_sigterm
-    from reports.table import summary_table
+    from reports.table import pipeline_table, summary_table
     from results.store import ResultStore
 
     for name, value in _overrides(args).items():
@@ -134,11 +134,13 @@ def run_command(args: argparse.Namespace) -> int:
     except DeviceError as exc:
         raise UsageError(str(exc)) from exc
     out = out_dir(args)
-    plans = expand(suite, profile.name, _overrides(args), profile.runner_defaults, profile.backend_options)
+    plans: list[Any] = expand(suite, profile.name, _overrides(args), profile.runner_defaults,
+                              profile.backend_options)
     # Every model file is checked before the first run: a typo should not surface an hour in.
     for spec in suite.models:
         for precision in spec.variants or ["fp32"]:
             model_source(spec, precision, out / "cache" / "zoo")
+    plans += pipeline_plans(suite, profile, _overrides(args), out)
     context = RunContext(out_dir=out, environment=capture_environment(__version__),
                          device={"name": profile.name, **profile.facts()}, telemetry=Telemetry.for_profile(profile),
                          device_options=dict(profile.options))
@@ -157,7 +159,11 @@ def run_command(args: argparse.Namespace) -> int:
     if args.json:
         print_json([r.to_dict() for r in records])
     else:
-        print(summary_table(records))
+        singles = [r for r in records if not r.pipeline]
+        if singles:
+            print(summary_table(singles))
+        if len(singles) < len(records):
+            print(pipeline_table([r for r in records if r.pipeline]))
         print(f"\n{len(records)} run(s) stored in {store_path(args)}; see them with "
               f"'edgebench list --out {out}' and 'edgebench show RUN_ID --out {out}'")
     if args.report:
@@ -170,13 +176,14 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _run_all(plans: list, context: Any, store: Any, records: list, show: bool) -> None:
     """Run and save each plan in turn; ``records`` holds what finished (also when interrupted)."""
+    from harness.pipeline_run import run_pipeline_plan
     from harness.runner import run_plan
 
     for i, plan in enumerate(plans, 1):
         if show:
             print(f"[{i}/{len(plans)}] {plan.label} …", file=sys.stderr, flush=True)
         started = time.monotonic()
-        record = run_plan(plan, context)
+        record = run_pipeline_plan(plan, context) if hasattr(plan, "pipeline") else run_plan(plan, context)
         store.save(record)
         records.append(record)
         if show:
@@ -184,9 +191,27 @@ def _run_all(plans: list, context: Any, store: Any, records: list, show: bool) -
                   file=sys.stderr, flush=True)
 
 
+def pipeline_plans(suite, profile, overrides: dict[str, Any], out: Path) -> list:
+    """The suite's pipeline plans; every stage file is checked (zoo stages exported) before any run."""
+    if not suite.pipelines:
+        return []
+    from harness.pipeline_run import expand_pipelines, stage_source
+    from harness.plan import runner_settings
+
+    for pipe in suite.pipelines:
+        for stage in pipe.stages:
+            for precision in stage.model.variants or ["fp32"]:
+                stage_source(stage, precision, out / "cache" / "zoo")
+    return expand_pipelines(suite, runner_settings(suite, overrides, profile.runner_defaults), profile.name)
+
+
 def _one_line(record) -> str:
     if record.status != "ok":
         return f"{record.status}: {record.reason}"
+    if record.pipeline:
+        from reports.table import pipeline_line
+
+        return pipeline_line(record)
     lat = record.latency_ms or {}
     return f"ok, p50 {lat.get('p50', float('nan')):.2f} ms over {lat.get('n')} iterations"
 

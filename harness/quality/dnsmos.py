@@ -1,4 +1,8 @@
-"""Predicted speech quality with DNSMOS P.835 (a user-supplied ``sig_bak_ovr.onnx``): MOS-LQO.
+"""Predicted speech quality with DNSMOS P.835 (``sig_bak_ovr.onnx``) and P.808 (``model_v8.onnx``): MOS-LQO.
+
+The models: the ones the MIT-licensed ``speechmos`` package ships inside its wheel (found on disk,
+never imported, nothing downloaded), or a file the user passes. P.808 is optional: without it the
+clip gets SIG/BAK/OVRL only.
 
 The model takes ``input_1`` float32 [1, 144160] (9.01 s at 16 kHz) and returns raw [SIG, BAK,
 OVRL], mapped by the reference polynomials (highest power first, in ``POLYNOMIALS``).
@@ -9,6 +13,11 @@ to itself (doubled) until it holds at least 144160 samples; segments of 144160 s
 duration in whole seconds decides it, at least one). Each segment's raw scores go through the
 polynomials and the clip score is the mean over segments. Audio not at 16 kHz is resampled
 (polyphase, with a warning).
+
+P.808 (as the reference script does): each segment minus its last 160 samples becomes a log-mel
+spectrogram (librosa's defaults, re-implemented: 321-point FFT, hop 160, periodic Hann window,
+centred frames with zero padding, 120 Slaney-scale mel bands with Slaney area normalisation, power
+in dB relative to the segment's maximum, clipped 80 dB under it, then ``(dB + 40) / 40``): [900, 120].
 
 These are predictions, labelled MOS-LQO (ITU-T P.800.1) and never plain MOS; DNSMOS is trained on
 speech and says nothing about lips or Foley sound effects. Nothing is downloaded.
@@ -40,10 +49,68 @@ POLYNOMIALS: dict[str, tuple[float, float, float]] = {
     "bak": (-0.13166888, 1.60915514, -0.39604546),
 }
 _MISSING_HINT = (
-    "DNSMOS needs the P.835 model file sig_bak_ovr.onnx, which edgebench does not ship or download: "
-    "get it from Microsoft's DNS-Challenge repository (DNSMOS/DNSMOS/sig_bak_ovr.onnx) and pass its path "
+    "DNSMOS needs the P.835 model file sig_bak_ovr.onnx, which edgebench does not download: install the "
+    "MIT-licensed speechmos package (pip install speechmos, or edgebench's 'quality' extra), which ships it, "
+    "or get it from Microsoft's DNS-Challenge repository (DNSMOS/DNSMOS/sig_bak_ovr.onnx) and pass its path "
     "(--model PATH)"
 )
+P808_FRAMES, P808_MELS, P808_N_FFT, P808_HOP = 900, 120, 321, 160
+
+
+def bundled_models() -> dict[str, Path]:
+    """The DNSMOS files inside the installed ``speechmos`` wheel: {"p835": …, "p808": …}.
+
+    Found through the package's location only: importing ``speechmos.dnsmos`` would pull librosa."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("speechmos")
+    if spec is None or not spec.submodule_search_locations:
+        raise QualityError(f"the speechmos package is not installed. {_MISSING_HINT}")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "dnsmos_models"
+    found = {"p835": folder / "sig_bak_ovr.onnx", "p808": folder / "model_v8.onnx"}
+    if not found["p835"].is_file():
+        raise QualityError(f"speechmos is installed but {found['p835']} is missing. {_MISSING_HINT}")
+    return {k: v for k, v in found.items() if v.is_file()}
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear under 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    mel = f / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log_part, mel)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
+
+
+def mel_filters(sr: int = SAMPLE_RATE, n_fft: int = P808_N_FFT, n_mels: int = P808_MELS) -> np.ndarray:
+    """[n_mels, 1 + n_fft // 2] triangular filters on Slaney's scale, area-normalised."""
+    fft_hz = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2.0), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+
+
+def p808_features(segment: np.ndarray) -> np.ndarray:
+    """[frames, 120] log-mel input of P.808 for one 9.01 s segment (its last 160 samples dropped)."""
+    x = np.asarray(segment, dtype=np.float64)[:-P808_HOP]
+    pad = P808_N_FFT // 2
+    x = np.pad(x, pad)
+    n_frames = 1 + (x.size - P808_N_FFT) // P808_HOP
+    idx = np.arange(P808_N_FFT)[None, :] + P808_HOP * np.arange(n_frames)[:, None]
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(P808_N_FFT) / P808_N_FFT)  # periodic Hann
+    power = np.abs(np.fft.rfft(x[idx] * window, axis=1)) ** 2
+    mel = power @ mel_filters().T
+    db = 10.0 * np.log10(np.maximum(mel, 1e-10)) - 10.0 * np.log10(max(float(mel.max()), 1e-10))
+    db = np.maximum(db, db.max() - 80.0)
+    return ((db + 40.0) / 40.0).astype(np.float32)
 
 
 def tile(audio: np.ndarray, length: int = INPUT_SAMPLES) -> np.ndarray:
@@ -73,9 +140,14 @@ def polyfit(raw: dict[str, float]) -> dict[str, float]:
 
 
 class DnsMos:
-    """DNSMOS P.835 through any ``backends`` adapter (ONNX Runtime by default)."""
+    """DNSMOS P.835 (and P.808 when given) through ``backends`` adapters (ONNX Runtime by default).
+    ``model_path=None``: the models the installed speechmos package ships."""
 
-    def __init__(self, model_path: str | Path, backend: Any = None) -> None:
+    def __init__(self, model_path: str | Path | None = None, backend: Any = None,
+                 p808_path: str | Path | None = None) -> None:
+        if model_path is None:
+            bundled = bundled_models()
+            model_path, p808_path = bundled["p835"], p808_path or bundled.get("p808")
         p = Path(model_path)
         if not p.is_file():
             raise QualityError(f"DNSMOS model {p} not found. {_MISSING_HINT}")
@@ -91,6 +163,31 @@ class DnsMos:
                               bytes=p.stat().st_size))
         self.backend = backend
         self._validate()
+        self.p808: Any = None
+        if p808_path is not None:
+            self._load_p808(Path(p808_path))
+
+    def _load_p808(self, path: Path) -> None:
+        from backends import get_backend
+        from backends.base import Artifact, file_sha256
+
+        if not path.is_file():
+            raise QualityError(f"DNSMOS P.808 model {path} not found; pass model_v8.onnx or leave it out")
+        self.p808_sha256 = file_sha256(path)
+        backend = get_backend("onnxruntime")()
+        backend.load(Artifact(path=path, format="onnx", precision="fp32", source_sha256=self.p808_sha256,
+                              bytes=path.stat().st_size))
+        inputs = backend.inputs()
+        if len(inputs) != 1 or list(inputs[0].shape)[-1:] != [P808_MELS]:
+            backend.close()
+            raise QualityError(f"{path} is not DNSMOS P.808's model_v8.onnx: expected one input [1, {P808_FRAMES}, "
+                               f"{P808_MELS}], found {[(s.name, list(s.shape)) for s in inputs]}")
+        self.p808 = backend
+        self._p808_io = (inputs[0].name, backend.outputs()[0].name)
+
+    def _p808(self, segment: np.ndarray) -> float:
+        name, out = self._p808_io
+        return float(np.asarray(self.p808.infer({name: p808_features(segment)[None]})[out]).ravel()[0])
 
     def _validate(self) -> None:
         inputs = self.backend.inputs()
@@ -136,9 +233,11 @@ class DnsMos:
         starts = segment_starts(tiled.size)
         per_segment = [polyfit(self._raw(tiled[s:s + INPUT_SAMPLES])) for s in starts]
         result = {f"mos_lqo_{k}": float(np.mean([seg[k] for seg in per_segment])) for k in ("sig", "bak", "ovrl")}
+        if self.p808 is not None:
+            result["mos_lqo_p808"] = float(np.mean([self._p808(tiled[s:s + INPUT_SAMPLES]) for s in starts]))
         result.update({
             "label": LABEL,
-            "model": "DNSMOS P.835",
+            "model": "DNSMOS P.835" + (" + P.808" if self.p808 is not None else ""),
             "model_sha256": self.model_sha256,
             "n_segments": len(starts),
             "duration_s": duration_s,
@@ -155,6 +254,8 @@ class DnsMos:
 
     def close(self) -> None:
         self.backend.close()
+        if self.p808 is not None:
+            self.p808.close()
 
 
 def dataset_score(clips: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -164,6 +265,8 @@ def dataset_score(clips: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         f"mos_lqo_{k}": float(np.mean([c[f"mos_lqo_{k}"] for c in clips])) for k in ("sig", "bak", "ovrl")
     }
+    if all("mos_lqo_p808" in c for c in clips):
+        out["mos_lqo_p808"] = float(np.mean([c["mos_lqo_p808"] for c in clips]))
     out["mos_lqo_label"] = LABEL
     out["mos_lqo_model"] = "DNSMOS P.835"
     out["mos_lqo_n_clips"] = len(clips)

@@ -1,0 +1,181 @@
+"""A pipeline run's record: the ``pipeline`` group (end-to-end time, RTF, stage shares, steps) and
+the usual groups (``latency_ms`` holds the generation times, one sample per generation)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import UsageError
+from results import stats
+from results.schema import RunRecord, new_run_id, sanitize
+
+
+def base_record(plan: Any, ctx: Any) -> RunRecord:
+    spec = plan.pipeline
+    stage_over = {s.name: {"precision": (s.precision or plan.precision).name,
+                           "backend": (s.backend or plan.backend).name} for s in spec.stages}
+    return RunRecord(
+        run_id=new_run_id(), status="ok", precision=plan.precision.name,
+        model={"name": spec.name, "zoo": spec.zoo, "kind": "pipeline"},
+        backend={"name": plan.backend.name, "options": plan.stage_plan(spec.stages[0]).backend_options()},
+        device=dict(ctx.device), suite=plan.suite,
+        variant={"precision": plan.precision.name, "settings": dict(plan.precision.settings)},
+        environment=ctx.environment, runner=dataclasses.asdict(plan.runner),
+        pipeline={"name": spec.name, "steps": plan.steps, "chunks": spec.chunks, "media_s": spec.media_seconds,
+                  "resident": plan.resident, "sampler": spec.sampler, "generations": None,
+                  "stages": {n: {"repeat": spec.stage(n).repeat, **v} for n, v in stage_over.items()}},
+    )
+
+
+def precheck_pipeline(plan: Any, zoo_dir: Path) -> tuple[str, str] | None:
+    """(status, reason) when a stage cannot run here (skipped) or its file is bad (failed), else None."""
+    from backends import get_backend
+    from harness.pipeline_run import stage_source
+    from harness.runner import precheck
+
+    for stage in plan.pipeline.stages:
+        sp = plan.stage_plan(stage)
+        why = precheck(sp)
+        if why:
+            return "skipped", f"stage {stage.name}: {why}"
+        try:
+            source = stage_source(stage, sp.precision.name, zoo_dir)
+        except UsageError as exc:
+            return "failed", f"stage {stage.name}: {exc}"
+        if source.format not in get_backend(sp.backend.name).source_formats:
+            return "skipped", f"stage {stage.name}: {sp.backend.name} does not run {source.format} models"
+    return None
+
+
+def _outcome(record: RunRecord, sup: dict[str, Any]) -> dict[str, Any] | None:
+    outcome = sup["outcome"]
+    if outcome is None:
+        code = sup.get("exitcode")
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+        record.status, record.reason = "failed", f"the pipeline's process {how} during phase {sup['phase']}"
+        return None
+    kind, payload = outcome
+    if kind == "skipped":
+        record.status, record.reason = "skipped", payload["reason"]
+        return None
+    if kind == "error":
+        record.status = "failed"
+        record.reason = f"{payload['reason']} (phase {payload.get('phase', sup['phase'])}{payload.get('where', '')})"
+        if payload.get("traceback"):
+            record.extra["traceback"] = payload["traceback"]
+        return None
+    return payload["result"]
+
+
+def fill_record(record: RunRecord, plan: Any, sup: dict[str, Any]) -> None:
+    result = _outcome(record, sup)
+    if result is None:
+        return
+    gens = result["generations"]
+    totals_ms = [g["total_ns"] / 1e6 for g in gens]
+    record.latency_ms = stats.summarize(totals_ms)
+    record.throughput_ips, record.items_per_s = stats.throughput(totals_ms, 1)
+    record.first_inference_ms = result["cold_generation"]["total_ns"] / 1e6
+    record.warmup_iterations = plan.pipeline.warmup_generations
+    record.prepare_s = sum(s["prepare_s"] for s in result["stages"].values())
+    record.load_s = sum(result["load_ns"].values()) / 1e9 if result["load_ns"] else _median_load_s(gens)
+    record.artifact = {n: s["artifact"] for n, s in result["stages"].items()}
+    record.artifact_bytes = sum(int(s["artifact"].get("bytes") or 0) for s in result["stages"].values()) or None
+    record.memory = memory(sup["rss"], [s.name for s in plan.pipeline.stages])
+    record.pipeline = pipeline_figures(plan, result, record.memory)
+    record.warnings += result.get("warnings", [])
+    if len(gens) < 64:
+        record.warnings.append(f"{len(gens)} generations timed: the p90 of generation time needs 64 (the median is "
+                               "what the pipeline figures use)")
+    quality = result.get("quality")
+    if quality:
+        from harness.runner import quality_warnings
+
+        record.quality = sanitize(quality)
+        record.warnings += quality_warnings(quality, plan.data.fidelity_floor_db)
+    telemetry = sup.get("telemetry")
+    if telemetry is not None:
+        record.power, record.thermal = telemetry.power, telemetry.thermal
+        record.warnings += telemetry.warnings
+        energy_mj = (telemetry.power or {}).get("energy_per_inference_mj")
+        record.pipeline["energy_per_generation_j"] = energy_mj / 1e3 if energy_mj is not None else None
+    else:
+        record.pipeline["energy_per_generation_j"] = None
+        record.pipeline["energy_reason"] = "no power source measured on this device"
+    record.samples["latency_ms"] = totals_ms
+    record.samples["rss"] = sup["rss"]
+    record.samples["step_ms"] = [ns / 1e6 for g in gens for ns in g["step_ns"]]
+
+
+def _median_load_s(gens: list[dict[str, Any]]) -> float | None:
+    loads = [sum(g["load_ns"].values()) / 1e9 for g in gens]
+    return float(np.median(loads)) if loads else None
+
+
+def pipeline_figures(plan: Any, result: dict[str, Any], mem: dict[str, Any]) -> dict[str, Any]:
+    spec = plan.pipeline
+    gens = result["generations"]
+    total_ns = sum(g["total_ns"] for g in gens)
+    generation_s = float(np.median([g["total_ns"] for g in gens])) / 1e9
+    stages: dict[str, Any] = {}
+    stage_ns = 0
+    for s in spec.stages:
+        calls = [c for g in gens for c in g["calls_ns"].get(s.name, [])]
+        spent = sum(calls)
+        stage_ns += spent
+        per_gen = [sum(g["calls_ns"].get(s.name, [])) for g in gens]
+        info = result["stages"][s.name]
+        stages[s.name] = {
+            "repeat": s.repeat, "calls": len(calls) // len(gens), "total_ms": float(np.median(per_gen)) / 1e6,
+            "share_pct": 100.0 * spent / total_ns if total_ns else None,
+            "p50_ms": float(np.median(calls)) / 1e6 if calls else None,
+            "precision": info["precision"], "backend": info["backend"],
+            "load_s": (result["load_ns"].get(s.name) or sum(g["load_ns"].get(s.name, 0) for g in gens) / len(gens))
+            / 1e9,
+            "peak_rss_bytes": mem.get("per_stage_peak_rss_bytes", {}).get(s.name),
+        }
+    load_ns = sum(v for g in gens for v in g["load_ns"].values())
+    steps = [ns / 1e6 for g in gens for ns in g["step_ns"]]
+    media_s = spec.media_seconds
+    return {
+        "name": spec.name, "zoo": spec.zoo, "steps": plan.steps, "chunks": spec.chunks, "media_s": media_s,
+        "resident": plan.resident, "sampler": spec.sampler, "generations": len(gens),
+        "generation_s": generation_s, "rtf": generation_s / media_s, "x_realtime": media_s / generation_s,
+        "first_chunk_s": float(np.median([g["first_chunk_ns"] for g in gens])) / 1e9,
+        "stages": stages,
+        "stage_load_pct": 100.0 * load_ns / total_ns if total_ns else None,
+        "overhead_pct": 100.0 * (total_ns - stage_ns - load_ns) / total_ns if total_ns else None,
+        "step_ms": ({"p50": float(np.percentile(steps, 50)), "p90": float(np.percentile(steps, 90)), "n": len(steps)}
+                    if steps else {"p50": None, "p90": None, "n": 0, "reason": "no per_step stage"}),
+        "load_s": sum(result["load_ns"].values()) / 1e9 if result["load_ns"] else None,
+        "peak_rss_bytes": mem.get("peak_rss_bytes"),
+    }
+
+
+def memory(rss: dict[str, list[Any]], stage_names: list[str]) -> dict[str, Any]:
+    """Peaks of the sampled RSS: overall (load + generations), per phase and per stage."""
+    def peak(pred: Any) -> int | None:
+        values = [b for b, p, s in zip(rss["bytes"], rss["phase"], rss["stage"]) if pred(p, s)]
+        return max(values) if values else None
+
+    running = {"load", "first_inference", "warmup", "steady"}
+    per_stage = {n: peak(lambda p, s, i=i: p in running and s == i) for i, n in enumerate(stage_names)}
+    out: dict[str, Any] = {
+        "peak_rss_bytes": peak(lambda p, s: p in running),
+        "prepare_peak_rss_bytes": peak(lambda p, s: p in ("start", "prepare")),
+        "load_peak_rss_bytes": peak(lambda p, s: p == "load"),
+        "steady_peak_rss_bytes": peak(lambda p, s: p in ("first_inference", "warmup", "steady")),
+        "per_stage_peak_rss_bytes": per_stage,
+        "source": "/proc/<pid>/statm sampled by the parent at 50 Hz, labelled with the running stage",
+    }
+    missed = [n for n, v in per_stage.items() if v is None]
+    if missed:
+        out["per_stage_reason"] = (f"no sample fell inside the calls of {', '.join(missed)} (shorter than the "
+                                   "20 ms sampling period)")
+    if out["peak_rss_bytes"] is None:
+        out["reason"] = "the run ended before the first memory sample"
+    return out
