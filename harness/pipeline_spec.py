@@ -169,6 +169,9 @@ def _stage(raw: Any, chk: _Checker, key: str, base: Path, pipeline: str) -> Stag
         if "inputs" in raw:
             model_raw["inputs"] = raw["inputs"]
         model = _model(model_raw, chk, f"{key}.model", base)
+        if not Path(model.path or "").is_file():
+            raise chk.fail(f"{key}.model", "an existing model file (relative paths are read from the suite "
+                           "file's folder)", raw["model"])
     carry = chk.mapping(raw.get("carry", {}), f"{key}.carry")
     for out, inp in carry.items():
         if not isinstance(out, str) or not isinstance(inp, str):

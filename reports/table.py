@@ -98,7 +98,7 @@ def summary_table(records: Iterable[RunRecord], width: int | None = None, with_i
 
 
 def _shares(p: dict) -> str:
-    parts = [f"{name} {fmt.sig(s.get('share_pct'), 2)}% ({s.get('calls')}×{fmt.ms(fmt.num(s.get('p50_ms')))})"
+    parts = [f"{name} {fmt.sig(s['share_pct'], 2)}% ({s.get('calls')}×{fmt.ms(fmt.num(s.get('p50_ms')))})"
              for name, s in (p.get("stages") or {}).items() if fmt.num(s.get("share_pct")) is not None]
     if fmt.num(p.get("stage_load_pct")):
         parts.append(f"stage loads {fmt.sig(p['stage_load_pct'], 2)}%")
@@ -123,10 +123,10 @@ def pipeline_table(records: Iterable[RunRecord]) -> str:
     rows = []
     for r in records:
         p = r.pipeline or {}
-        if r.status != "ok":
-            rows.append([str(p.get("name", r.model.get("name"))), r.backend.get("name", "?"), r.precision,
-                         str(p.get("steps", "?")), str(p.get("resident", "?")), f"{r.status}: {r.reason}", "", "",
-                         "", "", ""])
+        if r.status != "ok" or fmt.num(p.get("generation_s")) is None:
+            rows.append([f"{p.get('name', r.model.get('name'))} · {r.backend.get('name', '?')} · {r.precision} · "
+                         f"{p.get('steps', '?')} steps · {p.get('resident', '?')}: {r.status}: "
+                         f"{r.reason or 'no generation timed'}"])
             continue
         q = r.quality or {}
         quality = ("SQNR " + fmt.sig(q["sqnr_db"]) + " dB") if fmt.num(q.get("sqnr_db")) is not None else "n/a"
