@@ -103,6 +103,8 @@ def fill_record(record: RunRecord, plan: Any, sup: dict[str, Any]) -> None:
         record.warnings += telemetry.warnings
         energy_mj = (telemetry.power or {}).get("energy_per_inference_mj")
         record.pipeline["energy_per_generation_j"] = energy_mj / 1e3 if energy_mj is not None else None
+        if energy_mj is None:
+            record.pipeline["energy_reason"] = (telemetry.power or {}).get("reason") or "no power source measured"
     else:
         record.pipeline["energy_per_generation_j"] = None
         record.pipeline["energy_reason"] = "no power source measured on this device"

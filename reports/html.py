@@ -79,8 +79,10 @@ def render_model(model: rm.ReportModel, comparison: Any = None) -> str:
                 break
         else:
             rule_sets.append((g.recommendation.rules, [f"{g.model} on {g.device}"]))
+    from reports.pipelines import COLUMNS
+
     context = {"m": model, "page_title": model.title, "version": _version(), "generated_at": model.generated_at,
-               "rule_sets": rule_sets, "comparison": None}
+               "rule_sets": rule_sets, "comparison": None, "pipeline_columns": COLUMNS}
     if comparison is not None:
         context.update(_comparison_context(comparison))
     return _env().get_template("report.html.j2").render(**context)

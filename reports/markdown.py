@@ -49,6 +49,7 @@ def render_model(model: rm.ReportModel) -> str:
             lines.append(f"- {headers}: n/a for every run ({_esc(reason)})")
         if g.unavailable:
             lines.append("")
+    lines += _pipelines(model)
     if model.failed:
         lines.append("## Failed and skipped runs")
         lines.append("")
@@ -69,6 +70,25 @@ def render_model(model: rm.ReportModel) -> str:
         lines.extend(f"- {_esc(f)}" for f in model.footnotes)
     lines.append("")
     return "\n".join(lines)
+
+
+def _pipelines(model: rm.ReportModel) -> list[str]:
+    from reports.pipelines import COLUMNS
+
+    lines: list[str] = []
+    for pg in model.pipelines:
+        lines += [f"## Pipeline {pg.pipeline} on {pg.device}", "", f"**{_esc(pg.headline)}**", "",
+                  f"Quality floor: SQNR ≥ {pg.floor_db:g} dB ({_esc(pg.floor_source)}) against the fp32 pipeline at "
+                  "the largest step count. RTF = seconds to generate one second of media; x real time = 1 / RTF.", ""]
+        lines.append("| configuration | verdict | " + " | ".join(h for _, h in COLUMNS) + " | stage shares |")
+        lines.append("|---|---|" + "---|" * (len(COLUMNS) + 1))
+        for row in pg.rows:
+            cells = ([_esc(row.cells[k]) for k, _ in COLUMNS] if row.cells
+                     else [f"{row.status}: {_esc(row.reason or '')}"] + [""] * (len(COLUMNS) - 1))
+            lines.append(f"| {_esc(row.config)} | {_esc(row.verdict)} | " + " | ".join(cells)
+                         + f" | {_esc(row.shares)} |")
+        lines.append("")
+    return lines
 
 
 def render(

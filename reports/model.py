@@ -117,6 +117,7 @@ class ReportModel:
     failed: list[dict[str, str]]
     footnotes: list[str]
     edgebench_version: str
+    pipelines: list[Any] = field(default_factory=list)  # reports.pipelines.PipelineGroup
 
 
 def _latency_cells(r: RunRecord, footnotes: set[str]) -> dict[str, Cell]:
@@ -334,7 +335,12 @@ def build(
         if r.samples and r.run_id not in samples_by_run:
             samples_by_run[r.run_id] = r.samples
     footnotes: set[str] = set()
-    recommendations = {(g.device, g.model): g for g in rec.recommend(records, default_sqnr_floor_db)}
+    from reports import pipelines as pl
+
+    # Pipeline runs (whole generations) have their own section; the model matrix holds single models.
+    pipeline_groups = pl.build(records, default_sqnr_floor_db, charts=charts)
+    singles = [r for r in records if not r.pipeline]
+    recommendations = {(g.device, g.model): g for g in rec.recommend(singles, default_sqnr_floor_db)}
     latest = rec.latest_per_config(records)
     groups: list[Group] = []
     for (device, model), recommendation in recommendations.items():
@@ -383,6 +389,7 @@ def build(
         failed=failed,
         footnotes=sorted(footnotes),
         edgebench_version=", ".join(versions) or "n/a",
+        pipelines=pipeline_groups,
     )
 
 

@@ -35,8 +35,8 @@ def runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def records(runs, capsys_module=None):
-    tmp, out, main_, path = runs
+def records(runs):
+    _, out, main_, path = runs
     import contextlib
     import io
 
@@ -50,7 +50,7 @@ def records(runs, capsys_module=None):
 @pytest.mark.slow
 def test_one_record_per_steps_and_resident(records):
     assert sorted(records) == [(1, "all"), (1, "staged"), (3, "all"), (3, "staged")]
-    for (steps, resident), r in records.items():
+    for (steps, _), r in records.items():
         assert r["status"] == "ok", r["reason"]
         p = r["pipeline"]
         assert p["name"] == "my-gen" and p["chunks"] == 1 and p["media_s"] == 2.0 and p["generations"] >= 3
