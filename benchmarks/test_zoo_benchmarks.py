@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.pytest_pipeline import edgebench_pipeline_cases
 from harness.pytest_plugin import edgebench_cases
 
 SUITES = Path(__file__).resolve().parents[1] / "suites"
@@ -40,3 +41,12 @@ def test_suite(edgebench_model, benchmark):
 def test_talking_head_dynamic_int8(edgebench_model, benchmark):
     record = edgebench_model.measure(benchmark)
     assert record.artifact_bytes is not None and record.artifact_bytes > 0
+
+
+# A whole generation as one case: the talking-head pipeline at 4 steps, fp32 and dynamic int8; each
+# pytest-benchmark round is one generation (audio encoder once, denoiser 4 times, frame decoder).
+@pytest.mark.parametrize("edgebench_pipeline_case", edgebench_pipeline_cases(
+    "talking-head-gen", steps=[4], precisions=["fp32", "int8-dynamic"]))
+def test_talking_head_generation(edgebench_pipeline, benchmark):
+    record = edgebench_pipeline.measure(benchmark)
+    assert record.pipeline["generation_s"] > 0 and record.pipeline["stages"]["denoiser"]["calls"] == 4

@@ -824,3 +824,6 @@ __all__ = [
     "extra_info",
     "plan_rounds",
 ]
+
+# Pipelines: one configuration per case, one generation per round (fixture edgebench_pipeline).
+from harness.pytest_pipeline import edgebench_pipeline  # noqa: E402,F401 - registers the fixture

@@ -142,7 +142,7 @@ def record_from_benchmark(bench: Mapping[str, Any], doc: Mapping[str, Any], sour
         if saved.get(key) is not None:
             setattr(record, key, saved[key])
     record.batch_size = int(saved.get("batch_size") or 1)
-    for group in ("memory", "power", "thermal", "quality"):
+    for group in ("memory", "power", "thermal", "quality", "pipeline"):
         if isinstance(saved.get(group), Mapping):
             setattr(record, group, dict(saved[group]))
     if not ours:

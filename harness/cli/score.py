@@ -51,7 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     dns = sub.add_parser("dnsmos", help="predicted speech quality (DNSMOS P.835, labelled MOS-LQO)")
     dns.add_argument("wavs", nargs="+", metavar="WAV", help="mono wav files")
-    dns.add_argument("--model", required=True, metavar="sig_bak_ovr.onnx", help="DNSMOS P.835 model you downloaded")
+    dns.add_argument("--model", metavar="sig_bak_ovr.onnx",
+                     help="DNSMOS P.835 model file (default: the one the installed speechmos package ships, with "
+                     "its P.808 model_v8.onnx)")
+    dns.add_argument("--p808", metavar="model_v8.onnx", help="DNSMOS P.808 model file to add the P.808 score")
     _add_attach(dns, needs_condition=True)
     dns.set_defaults(func=_score_dnsmos)
 
@@ -297,7 +300,7 @@ def _score_lse(args: argparse.Namespace) -> int:
 def _score_dnsmos(args: argparse.Namespace) -> int:
     from harness.quality.dnsmos import DnsMos, dataset_score
 
-    model = DnsMos(args.model)
+    model = DnsMos(args.model, p808_path=args.p808)
     try:
         clips = [model.score_file(w) for w in args.wavs]
     finally:
@@ -306,10 +309,12 @@ def _score_dnsmos(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {"dnsmos": {**summary, "clips": clips}}
     if _wants_store(args):
         payload["stored"] = _store_each(args, lambda c: summary, None)
-    lines = [f"{'file':<40} {'SIG':>6} {'BAK':>6} {'OVRL':>6} {'segments':>8}   (DNSMOS P.835, MOS-LQO: predicted)"]
+    lines = [f"{'file':<40} {'SIG':>6} {'BAK':>6} {'OVRL':>6} {'P.808':>6} {'segments':>8}   "
+             f"({clips[0]['model']}, MOS-LQO: predicted)"]
     for c in clips:
+        p808 = f"{c['mos_lqo_p808']:>6.2f}" if "mos_lqo_p808" in c else f"{'n/a':>6}"
         lines.append(f"{Path(c['file']).name:<40} {c['mos_lqo_sig']:>6.2f} {c['mos_lqo_bak']:>6.2f} "
-                     f"{c['mos_lqo_ovrl']:>6.2f} {c['n_segments']:>8}")
+                     f"{c['mos_lqo_ovrl']:>6.2f} {p808} {c['n_segments']:>8}")
     lines.append(f"{'mean of ' + str(summary['mos_lqo_n_clips']) + ' clip(s)':<40} {summary['mos_lqo_sig']:>6.2f} "
                  f"{summary['mos_lqo_bak']:>6.2f} {summary['mos_lqo_ovrl']:>6.2f}")
     return _finish(args, payload, lines)
