@@ -78,7 +78,9 @@ def predicted_mos(waveform: np.ndarray) -> dict[str, Any]:
     scorer = DnsMos(models["p835"], p808_path=models.get("p808"))
     try:
         clip = np.clip(np.asarray(waveform, np.float32).ravel(), -1.0, 1.0)
-        result = scorer.score(clip, AUDIO_RATE_HZ)
+        # One 9.01 s segment: a generated chunk (about 1 s) tiled to 9 s repeats itself, so more
+        # segments would score the same sound again at several times the cost.
+        result = scorer.score(clip, AUDIO_RATE_HZ, max_segments=1)
     finally:
         scorer.close()
     out = {k: v for k, v in result.items() if k.startswith("mos_lqo_")}

@@ -121,7 +121,9 @@ class _Child:
         self.spec = plan.pipeline
         zoo_dir = cache_dir / "zoo"
         self.sources = {s.name: stage_source(s, plan.stage_plan(s).precision.name, zoo_dir) for s in self.spec.stages}
-        self.ref_sources = {s.name: stage_source(s, "fp32", zoo_dir) for s in self.spec.stages}
+        # The fp32 file of a stage is its own file unless the stage declares variant files.
+        self.ref_sources = {s.name: self.sources[s.name] if not s.model.variants else stage_source(s, "fp32", zoo_dir)
+                            for s in self.spec.stages}
         self.warnings: list[str] = []
         self._captured: dict[str, list[dict[str, np.ndarray]]] | None = None
 

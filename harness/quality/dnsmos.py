@@ -215,8 +215,10 @@ class DnsMos:
             )
         return {"sig": float(flat[0]), "bak": float(flat[1]), "ovrl": float(flat[2])}
 
-    def score(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict[str, Any]:
-        """Scores of one clip (float samples in [-1, 1], mono)."""
+    def score(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
+              max_segments: int | None = None) -> dict[str, Any]:
+        """Scores of one clip (float samples in [-1, 1], mono). ``max_segments`` keeps the first
+        segments only (a short clip tiled to 9 s repeats itself: one segment already covers it)."""
         x = np.asarray(audio, dtype=np.float32)
         if x.ndim != 1:
             raise QualityError(f"DNSMOS scores mono audio, found shape {x.shape}; downmix first")
@@ -230,7 +232,7 @@ class DnsMos:
             notes["resampled_from_hz"] = int(sample_rate)
         duration_s = x.size / SAMPLE_RATE
         tiled = tile(x)
-        starts = segment_starts(tiled.size)
+        starts = segment_starts(tiled.size)[:max_segments]
         per_segment = [polyfit(self._raw(tiled[s:s + INPUT_SAMPLES])) for s in starts]
         result = {f"mos_lqo_{k}": float(np.mean([seg[k] for seg in per_segment])) for k in ("sig", "bak", "ovrl")}
         if self.p808 is not None:

@@ -75,16 +75,29 @@ class ZooPipeline:
             modules=[m for m in src.modules if any(t.startswith(f"{m}/") for t in s.outputs.values())] or [stage],
             inputs=list(s.specs[0]),
             module_outputs={},
-            _builder=lambda: _cut(self.source, s),
+            _builder=lambda: _parsed(_stage_bytes(self.name, stage)),
             _sampler=lambda rng: {k: v for k, v in src._sampler(rng).items() if k in s.inputs},
         )
 
 
 @lru_cache(maxsize=4)
 def _source_bytes(name: str) -> bytes:
+    """The zoo model with inferred shapes (the extractor needs every tensor's type), built once per process."""
     from harness import zoo
 
-    return zoo.get(name).build().SerializeToString(deterministic=True)
+    return onnx.shape_inference.infer_shapes(zoo.get(name).build()).SerializeToString(deterministic=True)
+
+
+@lru_cache(maxsize=16)
+def _stage_bytes(pipeline: str, stage: str) -> bytes:
+    p = get(pipeline)
+    return _cut(p.source, next(s for s in p.stages if s.name == stage)).SerializeToString(deterministic=True)
+
+
+def _parsed(blob: bytes) -> onnx.ModelProto:
+    model = onnx.ModelProto()
+    model.ParseFromString(blob)
+    return model
 
 
 def _cut(source: str, stage: ZooStage) -> onnx.ModelProto:
@@ -93,7 +106,7 @@ def _cut(source: str, stage: ZooStage) -> onnx.ModelProto:
 
     full = onnx.ModelProto()
     full.ParseFromString(_source_bytes(source))
-    extractor = Extractor(onnx.shape_inference.infer_shapes(full))
+    extractor = Extractor(full)
     model = extractor.extract_model(list(stage.inputs.values()), list(stage.outputs.values()))
     graph = model.graph
     rename = {tensor: public for public, tensor in stage.inputs.items() if tensor != public}
