@@ -47,6 +47,13 @@ def list_command(args: argparse.Namespace) -> int:
         print(f"  inputs:  {ins}")
         print(f"  outputs: {outs}")
         print(f"  modules: {', '.join(r['modules'])}")
+    from harness.zoo import pipelines as zp
+
+    for name in zp.names():
+        p = zp.get(name)
+        stages = ", ".join(f"{s.name} ({s.repeat})" for s in p.stages)
+        print(f"{name} (pipeline, suite key `pipelines: [{{zoo: {name}}}]`): {p.description}")
+        print(f"  stages:  {stages}; {p.chunk_seconds:g} s of media per chunk")
     return 0
 
 

@@ -50,7 +50,7 @@ def test_fastest_configuration_meeting_the_floor_includes_the_step_count():
 
 
 def test_report_has_a_pipeline_section_and_no_pipeline_rows_in_the_model_matrix():
-    recs = _records() + [make_record(model="tiny-encoder", precision="fp32", sqnr_db=None)]
+    recs = [*_records(), make_record(model="tiny-encoder", precision="fp32", sqnr_db=None)]
     model = build(recs)
     assert [g.model for g in model.groups] == ["tiny-encoder"]
     (pg,) = model.pipelines
