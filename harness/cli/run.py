@@ -89,12 +89,25 @@ def _restrict(suite, backends: list[str] | None, precisions: list[str] | None):
 
     chosen_b = [b for b in suite.backends if not backends or b.name in backends]
     chosen_p = [p for p in suite.precisions if not precisions or p.name in precisions]
-    missing = sorted(set(backends or []) - {b.name for b in suite.backends}) + sorted(
-        set(precisions or []) - {p.name for p in suite.precisions})
-    if missing or not chosen_b or not chosen_p:
+    all_b = suite.backends + [b for pipe in suite.pipelines for b in pipe.backends or []]
+    all_p = suite.precisions + [p for pipe in suite.pipelines for p in pipe.precisions or []]
+    missing = sorted(set(backends or []) - {b.name for b in all_b}) + sorted(
+        set(precisions or []) - {p.name for p in all_p})
+    if missing or not ((chosen_b and chosen_p) or suite.pipelines):
         raise UsageError(f"{suite.path}: --backend/--precision {missing} not in the suite (it has backends "
-                         f"{[b.name for b in suite.backends]} and precisions {[p.name for p in suite.precisions]})")
-    return dataclasses.replace(suite, backends=chosen_b, precisions=chosen_p)
+                         f"{sorted({b.name for b in all_b})} and precisions {sorted({p.name for p in all_p})})")
+    pipelines = []
+    for pipe in suite.pipelines:  # a pipeline's own backends/precisions are narrowed the same way
+        pb = [b for b in pipe.backends or chosen_b if not backends or b.name in backends]
+        pp = [p for p in pipe.precisions or chosen_p if not precisions or p.name in precisions]
+        if pb and pp:
+            pipelines.append(dataclasses.replace(pipe, backends=pb, precisions=pp))
+    models = suite.models if chosen_b and chosen_p else []
+    if not models and not pipelines:
+        raise UsageError(f"{suite.path}: --backend/--precision {backends or []} {precisions or []} leave nothing "
+                         "to run in this suite")
+    return dataclasses.replace(suite, models=models, backends=chosen_b or suite.backends,
+                               precisions=chosen_p or suite.precisions, pipelines=pipelines)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

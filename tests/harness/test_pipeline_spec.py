@@ -150,3 +150,29 @@ def test_cli_reports_a_bad_pipeline_with_exit_2(files, tmp_path, capsys):
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "pipelines[0].wiring.denoiser.cond" in err and "Traceback" not in err
+
+
+def test_default_suite_runs_both_zoo_pipelines_at_a_small_sweep():
+    from pathlib import Path
+
+    from harness.pipeline_run import expand_pipelines
+    from harness.suite import load_suite
+
+    suite = load_suite(Path(__file__).resolve().parents[2] / "suites" / "default.yaml")
+    assert {p.zoo for p in suite.pipelines} == {"talking-head-gen", "foley-gen"}
+    plans = expand_pipelines(suite, suite.runner)
+    assert max(p.steps for p in plans) <= 8 and {p.resident for p in plans} == {"all", "staged"}
+    assert len(plans) <= 12  # sized for a 2-core board
+
+
+def test_backend_and_precision_flags_narrow_pipelines_too(files):
+    from harness.cli.run import _restrict
+
+    suite = parse_suite(_suite(pipeline_entry(files, backends=["onnxruntime"], precisions=["fp32", "int8"]),
+                               precisions=["fp32", "fp16"]), source="s.yaml")
+    narrowed = _restrict(suite, None, ["int8"])
+    assert [q.name for q in narrowed.pipelines[0].precisions] == ["int8"]
+    with pytest.raises(UsageError, match="leave nothing to run"):
+        _restrict(suite, None, ["fp16"])  # the pipeline does not run fp16, and there are no models
+    with pytest.raises(UsageError, match="not in the suite"):
+        _restrict(suite, ["openvino"], None)
