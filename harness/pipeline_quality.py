@@ -63,6 +63,10 @@ def score_media(child: Any, media: list[np.ndarray]) -> dict[str, Any]:
     scores["reference"] = {**info, "what": f"fp32 pipeline at {info['steps']} steps"}
     if spec.output_kind == "audio":
         scores.update(predicted_mos(media[0]))
+    if spec.output_kind == "video":
+        scores["lse_reason"] = ("LSE-D/LSE-C need the clip's audio beside the frames and SyncNet weights, which "
+                                "edgebench does not ship: render clips and attach `edgebench score lse ... --attach "
+                                "RUN_ID`")
     return scores
 
 

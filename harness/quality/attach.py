@@ -5,7 +5,10 @@ stores their figures in ``record.quality`` so reports pick them up without re-ru
 
 Mapping a test condition to runs (``--suite``): a condition ``C`` matches a run when ``C`` equals
 ``"<backend>/<precision>"`` (e.g. ``onnxruntime/int8``) or, failing that, the run's precision
-(``int8``). The backend-qualified form wins when both are present in a test. Only runs with
+(``int8``). The backend-qualified form wins when both are present in a test. A pipeline run (one
+configuration of a steps sweep) also answers to ``<backend>/<precision>@<steps>``,
+``<precision>@<steps>`` and, with ``:staged`` or ``:all`` after the steps, its memory strategy; the
+most specific name in the test wins. Only runs with
 status ``ok`` are matched (a failed run produced no output to rate). Optional device/model
 filters narrow the runs further.
 
@@ -35,11 +38,13 @@ def condition_keys(record: Any) -> tuple[str, str]:
 def condition_for(record: Any, conditions: Iterable[str]) -> str | None:
     names = set(conditions)
     qualified, plain = condition_keys(record)
-    if qualified in names:
-        return qualified
-    if plain in names:
-        return plain
-    return None
+    candidates = [qualified, plain]
+    pipeline = getattr(record, "pipeline", None)
+    if pipeline:
+        steps, resident = pipeline.get("steps"), pipeline.get("resident")
+        candidates = [f"{qualified}@{steps}:{resident}", f"{plain}@{steps}:{resident}", f"{qualified}@{steps}",
+                      f"{plain}@{steps}", *candidates]
+    return next((c for c in candidates if c in names), None)
 
 
 def select_runs(store: Any, suite: str, device: str | None = None, model: str | None = None) -> list[Any]:

@@ -176,3 +176,16 @@ def test_backend_and_precision_flags_narrow_pipelines_too(files):
         _restrict(suite, None, ["fp16"])  # the pipeline does not run fp16, and there are no models
     with pytest.raises(UsageError, match="not in the suite"):
         _restrict(suite, ["openvino"], None)
+
+
+def test_attach_conditions_name_a_pipeline_configuration():
+    from harness.quality.attach import condition_for
+    from tests.reports.conftest import make_record
+
+    r = make_record(model="gen", precision="int8")
+    r.pipeline = {"steps": 20, "resident": "staged"}
+    assert condition_for(r, ["int8", "onnxruntime/int8@20"]) == "onnxruntime/int8@20"
+    assert condition_for(r, ["int8@20:staged", "onnxruntime/int8@20"]) == "int8@20:staged"
+    assert condition_for(r, ["int8@10", "int8"]) == "int8"
+    plain = make_record(model="m", precision="int8")
+    assert condition_for(plain, ["int8@20", "int8"]) == "int8"
