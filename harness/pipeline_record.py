@@ -55,7 +55,7 @@ def _outcome(record: RunRecord, sup: dict[str, Any]) -> dict[str, Any] | None:
     outcome = sup["outcome"]
     if outcome is None:
         code = sup.get("exitcode")
-        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+        how = f"was killed by {_signal_name(code)}" if code is not None and code < 0 else f"exited with code {code}"
         record.status, record.reason = "failed", f"the pipeline's process {how} during phase {sup['phase']}"
         return None
     kind, payload = outcome
@@ -69,6 +69,15 @@ def _outcome(record: RunRecord, sup: dict[str, Any]) -> dict[str, Any] | None:
             record.extra["traceback"] = payload["traceback"]
         return None
     return payload["result"]
+
+
+def _signal_name(code: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
 
 
 def fill_record(record: RunRecord, plan: Any, sup: dict[str, Any]) -> None:
