@@ -157,8 +157,8 @@ def _stage(raw: Any, chk: _Checker, key: str, base: Path, pipeline: str) -> Stag
     raw = chk.mapping(raw, key)
     chk.keys(raw, key, _STAGE_KEYS)
     name = raw.get("name")
-    if not isinstance(name, str) or not name or "." in name:
-        raise chk.fail(f"{key}.name", "a stage name (no dots)", name)
+    if not isinstance(name, str) or not name or "." in name or "/" in name:
+        raise chk.fail(f"{key}.name", "a stage name (no dots or slashes)", name)
     repeat = _choice(raw.get("repeat"), REPEATS, chk, f"{key}.repeat")
     if "zoo_stage" in raw:
         model = ModelSpec(name=f"{pipeline}.{name}")

@@ -123,3 +123,23 @@ def test_staged_loads_each_stage_when_needed_and_gives_the_same_media(tmp_path):
     assert resident.load_ns == {}
     for a, b in zip(staged.media, resident.media):
         np.testing.assert_array_equal(a, b)
+
+
+def test_int8_calibration_feeds_come_from_fp32_generations_and_are_cached(tmp_path):
+    from harness.pipeline_run import _Child, expand_pipelines
+
+    files = build_three(tmp_path / "m")
+    suite = parse_suite({"name": "t", "pipelines": [pipeline_entry(files, steps=[3])], "precisions": ["int8"],
+                         "data": {"calibration": 2}})
+    (plan,) = expand_pipelines(suite, suite.runner)
+    first = _Child(plan, tmp_path / "cache", None).captured()
+    # 2 generations: the encoder once each, the denoiser 3 times each, the decoder once each
+    assert {k: len(v) for k, v in first.items()} == {"encoder": 2, "denoiser": 6, "decoder": 2}
+    assert set(first["denoiser"][0]) == {"latent", "cond", "timestep"}
+    assert [float(f["timestep"][0]) for f in first["denoiser"][:3]] == [1000.0, pytest.approx(666.6667),
+                                                                          pytest.approx(333.3333)]
+    again = _Child(plan, tmp_path / "cache", None).captured()  # read back from the cache
+    for stage, calls in first.items():
+        for a, b in zip(calls, again[stage]):
+            assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert list((tmp_path / "cache" / "calibration").glob("pipeline-*.npz"))
