@@ -156,10 +156,14 @@ def child_main(conn: Any, plan: RunPlan, cache_dir: str, window_s: float, parent
 
 class ProcessLauncher:
     """Runs a plan's phases in a spawned process with a timeout, ticking ``trackers`` meanwhile.
-    ``passes`` (run after the timed window, in the child) must be picklable: module-level functions."""
+    ``passes`` (run after the timed window, in the child) must be picklable: module-level functions.
+    ``child`` is the child's entry point, called with ``child_main``'s arguments plus ``child_args``
+    (a pipeline's generation phases: ``harness.pipeline_run.pipeline_child_main``)."""
 
-    def __init__(self, cache_dir: Path, tick_s: float = TICK_S, passes: Sequence[tuple[str, Pass]] = ()) -> None:
+    def __init__(self, cache_dir: Path, tick_s: float = TICK_S, passes: Sequence[tuple[str, Pass]] = (),
+                 child: Any = None, child_args: tuple[Any, ...] = ()) -> None:
         self.cache_dir, self.tick_s, self.passes = Path(cache_dir), tick_s, list(passes)
+        self.child, self.child_args = child or child_main, tuple(child_args)
 
     def launch(self, plan: RunPlan, trackers: Sequence[Tracker]) -> Outcome:
         target = Target()
@@ -168,8 +172,9 @@ class ProcessLauncher:
         mp_ctx = mp.get_context("spawn")
         conn, child_conn = mp_ctx.Pipe()
         process = mp_ctx.Process(
-            target=child_main, name=f"edgebench-run-{plan.label}", daemon=True,
-            args=(child_conn, plan, str(self.cache_dir), min_window_s(trackers), os.getpid(), self.passes),
+            target=self.child, name=f"edgebench-run-{plan.label}", daemon=True,
+            args=(child_conn, plan, str(self.cache_dir), min_window_s(trackers), os.getpid(), self.passes,
+                  *self.child_args),
         )
         process.start()
         child_conn.close()

@@ -4,12 +4,14 @@ the usual groups (``latency_ms`` holds the generation times, one sample per gene
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.errors import UsageError
+from harness.trackers import Figures, MemoryTracker, rss_bytes
 from results import stats
 from results.schema import RunRecord, new_run_id, sanitize
 
@@ -51,24 +53,30 @@ def precheck_pipeline(plan: Any, zoo_dir: Path) -> tuple[str, str] | None:
     return None
 
 
-def _outcome(record: RunRecord, sup: dict[str, Any]) -> dict[str, Any] | None:
-    outcome = sup["outcome"]
-    if outcome is None:
-        code = sup.get("exitcode")
-        how = f"was killed by {_signal_name(code)}" if code is not None and code < 0 else f"exited with code {code}"
-        record.status, record.reason = "failed", f"the pipeline's process {how} during phase {sup['phase']}"
-        return None
-    kind, payload = outcome
-    if kind == "skipped":
+def record_of(record: RunRecord, plan: Any, outcome: Any) -> RunRecord:
+    """The record of a launched pipeline run (``launchers.Outcome``), whatever its end."""
+    from harness.record import apply_figures
+
+    record.phase = outcome.phase
+    if outcome.kind == "result" and outcome.result is not None:
+        apply_figures(record, outcome.figures)
+        fill_record(record, plan, outcome.result)
+        return record
+    for fig in outcome.figures:
+        record.extra.update(fig.extra)
+    payload = outcome.payload
+    if outcome.kind == "skipped":
         record.status, record.reason = "skipped", payload["reason"]
-        return None
-    if kind == "error":
+    elif outcome.kind == "error":
         record.status = "failed"
-        record.reason = f"{payload['reason']} (phase {payload.get('phase', sup['phase'])}{payload.get('where', '')})"
+        record.reason = f"{payload['reason']} (phase {payload.get('phase', outcome.phase)}{payload.get('where', '')})"
         if payload.get("traceback"):
             record.extra["traceback"] = payload["traceback"]
-        return None
-    return payload["result"]
+    else:
+        code = outcome.exitcode
+        how = f"was killed by {_signal_name(code)}" if code is not None and code < 0 else f"exited with code {code}"
+        record.status, record.reason = "failed", f"the pipeline's process {how} during phase {outcome.phase}"
+    return record
 
 
 def _signal_name(code: int) -> str:
@@ -80,45 +88,35 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
-def fill_record(record: RunRecord, plan: Any, sup: dict[str, Any]) -> None:
-    result = _outcome(record, sup)
-    if result is None:
-        return
-    gens = result["generations"]
+def fill_record(record: RunRecord, plan: Any, result: Any) -> None:
+    """A finished pipeline run's figures (``result``: a PipelineResult); memory, power and thermal are
+    already in the record from the trackers."""
+    from harness.record import quality_warnings
+
+    gens = result.generations
     totals_ms = [g["total_ns"] / 1e6 for g in gens]
     record.latency_ms = stats.summarize(totals_ms)
     record.throughput_ips, record.items_per_s = stats.throughput(totals_ms, 1)
-    record.first_inference_ms = result["cold_generation"]["total_ns"] / 1e6
-    record.warmup_iterations = plan.pipeline.warmup_generations
-    record.prepare_s = sum(s["prepare_s"] for s in result["stages"].values())
-    record.load_s = sum(result["load_ns"].values()) / 1e9 if result["load_ns"] else _median_load_s(gens)
-    record.artifact = {n: s["artifact"] for n, s in result["stages"].items()}
-    record.artifact_bytes = sum(int(s["artifact"].get("bytes") or 0) for s in result["stages"].values()) or None
-    record.memory = memory(sup["rss"], [s.name for s in plan.pipeline.stages])
-    record.pipeline = pipeline_figures(plan, result, record.memory)
-    record.warnings += result.get("warnings", [])
+    record.first_inference_ms = result.first_inference_ms
+    record.warmup_iterations = result.warmup_iterations
+    record.prepare_s = result.prepare_s
+    record.load_s = result.load_s if result.load_s is not None else _median_load_s(gens)
+    record.artifact = dict(result.artifact)
+    record.artifact_bytes = result.deployed_bytes or None
+    record.pipeline = pipeline_figures(plan, result, record.memory or {})
+    record.warnings += list(result.warnings)
     if len(gens) < 64:
         record.warnings.append(f"{len(gens)} generations timed: the p90 of generation time needs 64 (the median is "
                                "what the pipeline figures use)")
-    quality = result.get("quality")
-    if quality:
-        from harness.runner import quality_warnings
-
-        record.quality = sanitize(quality)
-        record.warnings += quality_warnings(quality, plan.data.fidelity_floor_db)
-    telemetry = sup.get("telemetry")
-    if telemetry is not None:
-        record.power, record.thermal = telemetry.power, telemetry.thermal
-        record.warnings += telemetry.warnings
-        energy_mj = (telemetry.power or {}).get("energy_per_inference_mj")
-        record.pipeline["energy_per_generation_j"] = energy_mj / 1e3 if energy_mj is not None else None
-        if energy_mj is None:
-            record.pipeline["energy_reason"] = (telemetry.power or {}).get("reason") or "no power source measured"
-    else:
-        record.pipeline["energy_per_generation_j"] = None
-        record.pipeline["energy_reason"] = "no power source measured on this device"
+    if result.quality:
+        record.quality = sanitize(result.quality)
+        record.warnings += quality_warnings(result.quality, plan.data.fidelity_floor_db)
+    power = record.power or {}
+    energy_mj = power.get("energy_per_inference_mj")  # the window's inferences are generations
+    record.pipeline["energy_per_generation_j"] = energy_mj / 1e3 if energy_mj is not None else None
+    if energy_mj is None:
+        record.pipeline["energy_reason"] = power.get("reason") or "no power source measured on this device"
     record.samples["latency_ms"] = totals_ms
-    record.samples["rss"] = sup["rss"]
     record.samples["step_ms"] = [ns / 1e6 for g in gens for ns in g["step_ns"]]
 
 
@@ -127,9 +125,9 @@ def _median_load_s(gens: list[dict[str, Any]]) -> float | None:
     return float(np.median(loads)) if loads else None
 
 
-def pipeline_figures(plan: Any, result: dict[str, Any], mem: dict[str, Any]) -> dict[str, Any]:
+def pipeline_figures(plan: Any, result: Any, mem: dict[str, Any]) -> dict[str, Any]:
     spec = plan.pipeline
-    gens = result["generations"]
+    gens = result.generations
     total_ns = sum(g["total_ns"] for g in gens)
     generation_s = float(np.median([g["total_ns"] for g in gens])) / 1e9
     stages: dict[str, Any] = {}
@@ -139,15 +137,15 @@ def pipeline_figures(plan: Any, result: dict[str, Any], mem: dict[str, Any]) -> 
         spent = sum(calls)
         stage_ns += spent
         per_gen = [sum(g["calls_ns"].get(s.name, [])) for g in gens]
-        info = result["stages"][s.name]
+        info = result.stages[s.name]
         stages[s.name] = {
             "repeat": s.repeat, "calls": len(calls) // len(gens), "total_ms": float(np.median(per_gen)) / 1e6,
             "share_pct": 100.0 * spent / total_ns if total_ns else None,
             "p50_ms": float(np.median(calls)) / 1e6 if calls else None,
             "precision": info["precision"], "backend": info["backend"],
-            "load_s": (result["load_ns"].get(s.name) or sum(g["load_ns"].get(s.name, 0) for g in gens) / len(gens))
+            "load_s": (result.load_ns.get(s.name) or sum(g["load_ns"].get(s.name, 0) for g in gens) / len(gens))
             / 1e9,
-            "peak_rss_bytes": mem.get("per_stage_peak_rss_bytes", {}).get(s.name),
+            "peak_rss_bytes": (mem.get("per_stage_peak_rss_bytes") or {}).get(s.name),
         }
     load_ns = sum(v for g in gens for v in g["load_ns"].values())
     steps = [ns / 1e6 for g in gens for ns in g["step_ns"]]
@@ -162,31 +160,43 @@ def pipeline_figures(plan: Any, result: dict[str, Any], mem: dict[str, Any]) -> 
         "overhead_pct": 100.0 * (total_ns - stage_ns - load_ns) / total_ns if total_ns else None,
         "step_ms": ({"p50": float(np.percentile(steps, 50)), "p90": float(np.percentile(steps, 90)), "n": len(steps)}
                     if steps else {"p50": None, "p90": None, "n": 0, "reason": "no per_step stage"}),
-        "load_s": sum(result["load_ns"].values()) / 1e9 if result["load_ns"] else None,
+        "load_s": result.load_s,
         "peak_rss_bytes": mem.get("peak_rss_bytes"),
     }
 
 
-def memory(rss: dict[str, list[Any]], stage_names: list[str]) -> dict[str, Any]:
-    """Peaks of the sampled RSS: overall (load + generations), per phase and per stage."""
-    def peak(pred: Any) -> int | None:
-        values = [b for b, p, s in zip(rss["bytes"], rss["phase"], rss["stage"]) if pred(p, s)]
-        return max(values) if values else None
+class StageMemoryTracker(MemoryTracker):
+    """The run core's memory tracker, with each sample also labelled by the stage running then (a
+    shared integer the generation executor sets before each stage call): per-stage peaks."""
 
-    running = {"load", "first_inference", "warmup", "steady"}
-    per_stage = {n: peak(lambda p, s, i=i: p in running and s == i) for i, n in enumerate(stage_names)}
-    out: dict[str, Any] = {
-        "peak_rss_bytes": peak(lambda p, s: p in running),
-        "prepare_peak_rss_bytes": peak(lambda p, s: p in ("start", "prepare")),
-        "load_peak_rss_bytes": peak(lambda p, s: p == "load"),
-        "steady_peak_rss_bytes": peak(lambda p, s: p in ("first_inference", "warmup", "steady")),
-        "per_stage_peak_rss_bytes": per_stage,
-        "source": "/proc/<pid>/statm sampled by the parent at 50 Hz, labelled with the running stage",
-    }
-    missed = [n for n, v in per_stage.items() if v is None]
-    if missed:
-        out["per_stage_reason"] = (f"no sample fell inside the calls of {', '.join(missed)} (shorter than the "
-                                   "20 ms sampling period)")
-    if out["peak_rss_bytes"] is None:
-        out["reason"] = "the run ended before the first memory sample"
-    return out
+    def __init__(self, mark: Any, stage_names: list[str], in_process: bool = False) -> None:
+        super().__init__(in_process=in_process)
+        self.mark, self.stage_names = mark, list(stage_names)
+        self.rss["stage"] = []
+
+    def tick(self) -> None:
+        pid = None if self.in_process else self.target.pid
+        if pid is None and not self.in_process:
+            return
+        value = rss_bytes(pid)
+        if value is not None:
+            with self._lock:
+                for key, v in (("t_ns", time.perf_counter_ns()), ("bytes", value), ("phase", self.target.phase),
+                               ("stage", int(self.mark.value))):
+                    self.rss[key].append(v)
+
+    def stop(self, result: Any) -> Figures:
+        figures = super().stop(result)
+        memory = figures.groups["memory"]
+        running = {"load", "first_inference", "warmup", "steady"}
+        per_stage: dict[str, int | None] = {}
+        for i, name in enumerate(self.stage_names):
+            values = [b for b, p, s in zip(self.rss["bytes"], self.rss["phase"], self.rss["stage"])
+                      if p in running and s == i]
+            per_stage[name] = max(values) if values else None
+        memory["per_stage_peak_rss_bytes"] = per_stage
+        missed = [n for n, v in per_stage.items() if v is None]
+        if missed:
+            memory["per_stage_reason"] = (f"no sample fell inside the calls of {', '.join(missed)} (shorter than "
+                                          "the 20 ms sampling period)")
+        return figures

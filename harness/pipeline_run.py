@@ -12,11 +12,11 @@ running (a shared integer the child sets before each stage call), which gives pe
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import multiprocessing as mp
 import os
 import time
-import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from backends.base import ModelSource, TensorSpec, UnsupportedVariant, file_sha256, format_of
+from harness.phases import PhaseResult
 from harness.pipeline import Executor, Generation, StageRuntime
 from harness.pipeline_spec import PipelineSpec, StageSpec
 from harness.plan import RunPlan, check_model_file, model_source
 from harness.suite import BackendSpec, DataSettings, PrecisionSpec, RunnerSettings, Suite
 from results.schema import RunRecord
 
-RSS_SAMPLE_INTERVAL_S = 0.02
 CALIBRATION_GENERATIONS = 8  # fp32 generations whose stage inputs calibrate static int8 stages
 
 
@@ -46,6 +46,7 @@ class PipelinePlan:
     data: DataSettings = field(default_factory=DataSettings)
     device: str = "host"
     suite: str | None = None
+    backend_defaults: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)  # the profile's
 
     @property
     def label(self) -> str:
@@ -54,16 +55,20 @@ class PipelinePlan:
 
     def stage_plan(self, stage: StageSpec) -> RunPlan:
         """The single-model plan of one stage: the stage's own backend/precision, else the pipeline's."""
-        return RunPlan(model=stage.model, backend=stage.backend or self.backend,
+        from harness.plan import with_defaults
+
+        return RunPlan(model=stage.model, backend=with_defaults(stage.backend or self.backend, self.backend_defaults),
                        precision=stage.precision or self.precision, runner=self.runner, data=self.data,
                        device=self.device, suite=self.suite)
 
 
-def expand_pipelines(suite: Suite, runner: RunnerSettings, device: str = "host") -> list[PipelinePlan]:
-    """Pipelines × backends × precisions × steps × resident, in that nesting order."""
+def expand_pipelines(suite: Suite, runner: RunnerSettings, device: str = "host",
+                     backend_defaults: dict[str, dict[str, Any]] | None = None) -> list[PipelinePlan]:
+    """Pipelines × backends × precisions × steps × resident, in that nesting order; a device profile's
+    backend options (``backend_defaults``) sit under the suite's, as for single models."""
     return [
         PipelinePlan(pipeline=p, backend=b, precision=q, steps=n, resident=r, runner=runner, data=suite.data,
-                     device=device, suite=suite.name)
+                     device=device, suite=suite.name, backend_defaults=dict(backend_defaults or {}))
         for p in suite.pipelines
         for b in (p.backends or suite.backends)
         for q in (p.precisions or suite.precisions)
@@ -241,16 +246,16 @@ def _unflatten(z: Any) -> dict[str, list[dict[str, np.ndarray]]]:
     return {stage: [calls[i] for i in sorted(calls)] for stage, calls in out.items()}
 
 
-def _prepare_stages(child: _Child, result: dict[str, Any]) -> dict[str, StageRuntime]:
+def _prepare_stages(child: _Child, info: dict[str, Any]) -> dict[str, StageRuntime]:
     from backends import get_backend
 
-    runtimes, info = {}, {}
+    runtimes = {}
     for s in child.spec.stages:
         sp = child.plan.stage_plan(s)
         variant = sp.variant()
         backend_cls = get_backend(sp.backend.name)
         calibration = None
-        if variant.precision in ("int8", "int8-mixed") and not variant.settings.get("prebuilt"):
+        if backend_cls(sp.backend_options()).needs_calibration(variant):
             calibration = _LazyCalibration(child.captured, s.name, sp.data.calibration)
         t0 = time.perf_counter_ns()
         artifact = backend_cls(sp.backend_options()).prepare(child.sources[s.name], variant, calibration,
@@ -264,74 +269,143 @@ def _prepare_stages(child: _Child, result: dict[str, Any]) -> dict[str, StageRun
             return backend
 
         runtimes[s.name] = child._runtime(s, open_, child.sources[s.name])
-    result["stages"] = info
     return runtimes
 
 
-def _child_main(conn: Any, plan: PipelinePlan, cache_dir: str, mark: Any, min_window_s: float) -> None:
-    phase = "start"
+@dataclass
+class PipelineResult(PhaseResult):
+    """A pipeline run's phases: the single-model fields (one latency sample per generation) plus each
+    stage's preparation, the resident loads and every timed generation's stage calls."""
 
-    def send(kind: str, **payload: Any) -> None:
-        conn.send((kind, time.perf_counter_ns(), payload))
-
-    try:
-        child = _Child(plan, Path(cache_dir), mark)
-        result: dict[str, Any] = {}
-        phase = "prepare"
-        send("phase", name=phase)
-        runtimes = _prepare_stages(child, result)
-        phase = "load"
-        send("phase", name=phase)
-        ex = Executor(plan.pipeline, runtimes, staged=plan.resident == "staged", mark=child.mark)
-        loads = ex.load_all() if plan.resident == "all" else {}
-        result["load_ns"] = loads
-        _measure(child, ex, runtimes, result, send, conn, min_window_s)
-        ex.close_all()
-        phase = "evaluation"
-        send("phase", name=phase)
-        result["quality"] = _quality(child, result.pop("media"))
-        result["warnings"] = child.warnings
-        send("result", result=result)
-    except UnsupportedVariant as exc:
-        send("skipped", reason=str(exc), phase=phase)
-    except BaseException as exc:
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
-        send("error", reason=f"{type(exc).__name__}: {exc}"[:2000], phase=phase, where=where,
-             traceback="".join(traceback.format_exception(exc))[-8000:])
-    finally:
-        conn.close()
+    stages: dict[str, Any] = field(default_factory=dict)
+    load_ns: dict[str, int] = field(default_factory=dict)
+    cold_generation: dict[str, Any] = field(default_factory=dict)
+    generations: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _measure(child: _Child, ex: Executor, runtimes: Mapping[str, StageRuntime], result: dict[str, Any],
-             send: Any, conn: Any, min_window_s: float) -> None:
+class PipelinePhases:
+    """The phases of ``harness.phases.Phases`` for a whole generation: the same listener markers and
+    timed window (a generation is one iteration, so a round of rounds is a set of generations), with
+    every stage prepared and loaded, and quality scored on the final media."""
+
+    def __init__(self, plan: PipelinePlan, cache_dir: Path, listener: Any = None, min_window_s: float = 0.0,
+                 mark: Any = None) -> None:
+        from harness.phases import NullListener
+
+        self.plan, self.listener, self.min_window_s = plan, listener or NullListener(), min_window_s
+        self.child = _Child(plan, Path(cache_dir), mark)
+        self.result = PipelineResult()
+        self.phase = "start"
+        self.executor: Executor | None = None
+        self.inputs: list[list[dict[str, np.ndarray]]] = []
+        self._gens: list[Generation] = []
+
+    def _enter(self, name: str) -> None:
+        self.phase = name
+        self.listener.phase(name)
+
+    def run(self) -> PipelineResult:
+        self.prepare()
+        self.load()
+        self.first_inference()
+        self.warmup()
+        self.timed_window()
+        self.evaluate()
+        return self.finish()
+
+    def prepare(self) -> None:
+        self._enter("prepare")
+        self.runtimes = _prepare_stages(self.child, self.result.stages)
+        self.result.prepare_s = sum(s["prepare_s"] for s in self.result.stages.values())
+        self.result.artifact = {n: s["artifact"] for n, s in self.result.stages.items()}
+        self.result.deployed_bytes = sum(int(s["artifact"].get("bytes") or 0) for s in self.result.stages.values())
+
+    def load(self) -> None:
+        self._enter("load")
+        plan = self.plan
+        self.executor = Executor(plan.pipeline, self.runtimes, staged=plan.resident == "staged", mark=self.child.mark)
+        self.result.load_ns = self.executor.load_all() if plan.resident == "all" else {}
+        self.result.load_s = sum(self.result.load_ns.values()) / 1e9 if self.result.load_ns else None
+        specs = self.child.external_specs(self.runtimes)
+        self.inputs = self.child.generation_feeds(specs, "evaluation", plan.pipeline.generations)
+        self.result.inputs = [s.to_dict() for s in specs]
+
+    def generate(self, feeds: list[dict[str, np.ndarray]]) -> Generation:
+        assert self.executor is not None
+        gen = self.executor.generate(feeds, self.plan.steps)
+        self._gens.append(gen)
+        return gen
+
+    def first_inference(self) -> None:
+        self._enter("first_inference")
+        self.result.cold_generation = _summary(self.generate(self.inputs[0]))
+        self.result.first_inference_ms = self.result.cold_generation["total_ns"] / 1e6
+
+    def warmup(self, generations: int | None = None) -> None:
+        self._enter("warmup")
+        n = self.plan.pipeline.warmup_generations if generations is None else generations
+        for i in range(n):
+            self.generate(self.inputs[i % len(self.inputs)])
+        self.result.warmup_iterations = n
+
+    def timed_window(self, loop: Any = None) -> Any:
+        """Timed generations: at least ``generations`` (≥ 3) and the power sensor's window."""
+        from harness.phases import TimedWindow, ru_maxrss_bytes
+
+        wanted = self.plan.pipeline.generations
+        self._enter("steady")
+        self.listener.window_open()
+        first = len(self._gens)
+        w0 = time.perf_counter_ns()
+        try:
+            if loop is None:
+                latencies, n = _generation_loop(self.generate, self.inputs, wanted, self.min_window_s)
+            else:
+                latencies, n = loop(self.generate, self.inputs, wanted, self.min_window_s, float("inf"))
+        finally:
+            w1 = time.perf_counter_ns()
+            self.listener.window_close((w0, w1), len(self._gens) - first)
+        self.phase = "after_steady"
+        timed = self._gens[first:][-len(latencies):] if latencies else []
+        self.result.generations = [_summary(g) for g in timed]
+        window = TimedWindow(latency_ns=[g.total_ns for g in timed], window_ns=(w0, w1), n_inferences=n)
+        self.result.windows.append(window)
+        self.result.ru_maxrss_bytes = ru_maxrss_bytes()
+        self._timed = timed
+        return window
+
+    def evaluate(self) -> dict[str, Any]:
+        from harness.pipeline_quality import score_media
+
+        self._enter("evaluation")
+        media = [m for g in self._timed[: self.plan.pipeline.generations] for m in g.media]
+        if len(self._timed) < self.plan.pipeline.generations:  # a smoke run: score what there is
+            self.child.spec = dataclasses.replace(self.child.spec, generations=max(1, len(self._timed)))
+        self.result.quality = score_media(self.child, media)
+        return self.result.quality
+
+    def finish(self) -> PipelineResult:
+        if self.executor is not None:
+            self.executor.close_all()
+        self.result.warnings += self.child.warnings
+        return self.result
+
+
+def _generation_loop(generate: Any, inputs: list[Any], wanted: int, min_window_s: float) -> tuple[list[int], int]:
+    """At least ``wanted`` generations and ``min_window_s`` seconds; GC off while timing."""
     import gc
 
-    plan = child.plan
-    n = plan.pipeline.generations
-    inputs = child.generation_feeds(child.external_specs(runtimes), "evaluation", n)
-    send("phase", name="first_inference")
-    result["cold_generation"] = _summary(ex.generate(inputs[0], plan.steps))
-    send("phase", name="warmup")
-    for _ in range(plan.pipeline.warmup_generations):
-        ex.generate(inputs[0], plan.steps)
-    send("steady_start")
-    conn.recv()
-    gens: list[Generation] = []
     gc_was = gc.isenabled()
     gc.disable()
+    latencies: list[int] = []
     try:
         start = time.perf_counter_ns()
-        while len(gens) < n or (time.perf_counter_ns() - start) / 1e9 < min_window_s:
-            gens.append(ex.generate(inputs[len(gens) % n], plan.steps))
+        while len(latencies) < wanted or (time.perf_counter_ns() - start) / 1e9 < min_window_s:
+            latencies.append(generate(inputs[len(latencies) % len(inputs)]).total_ns)
     finally:
         if gc_was:
             gc.enable()
-    send("steady_end", n=len(gens))
-    conn.recv()
-    result["generations"] = [_summary(g) for g in gens]
-    result["media"] = [m for g in gens[:n] for m in g.media]
-    result["eval_inputs"] = n
+    return latencies, len(latencies)
 
 
 def _summary(g: Generation) -> dict[str, Any]:
@@ -339,10 +413,29 @@ def _summary(g: Generation) -> dict[str, Any]:
             "step_ns": g.step_ns, "load_ns": g.load_ns}
 
 
-def _quality(child: _Child, media: list[np.ndarray]) -> dict[str, Any]:
-    from harness.pipeline_quality import score_media
+def pipeline_child_main(conn: Any, plan: PipelinePlan, cache_dir: str, window_s: float, parent_pid: int,
+                        passes: Any = (), mark: Any = None) -> None:
+    """The child entry of a pipeline run (``ProcessLauncher(child=...)``): the generation phases, then
+    ("result", PipelineResult) or ("skipped"/"error", ...), as ``launchers.child_main`` does."""
+    import traceback
 
-    return score_media(child, media)
+    from harness.launchers import PipeListener, die_with_parent
+
+    die_with_parent(parent_pid)
+    listener = PipeListener(conn)
+    phases: PipelinePhases | None = None
+    try:
+        phases = PipelinePhases(plan, Path(cache_dir), listener, window_s, mark)
+        listener.send("result", result=phases.run())
+    except UnsupportedVariant as exc:
+        listener.send("skipped", reason=str(exc), phase=phases.phase if phases else "start")
+    except BaseException as exc:  # the parent turns this into a failed record
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+        listener.send("error", reason=f"{type(exc).__name__}: {exc}"[:2000], phase=phases.phase if phases else "start",
+                      where=where, traceback="".join(traceback.format_exception(exc))[-8000:])
+    finally:
+        conn.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,97 +443,31 @@ def _quality(child: _Child, media: list[np.ndarray]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
+def pipeline_trackers(plan: PipelinePlan, ctx: Any, mark: Any, in_process: bool = False) -> list[Any]:
+    """The run core's default trackers, with memory labelled by the running stage."""
+    from harness.pipeline_record import StageMemoryTracker
+    from harness.trackers import MemoryTracker, default_trackers
+
+    others = [t for t in default_trackers(ctx.telemetry, plan.runner, ctx.device_options, in_process=in_process)
+              if not isinstance(t, MemoryTracker)]
+    return [StageMemoryTracker(mark, [s.name for s in plan.pipeline.stages], in_process=in_process), *others]
+
+
 def run_pipeline_plan(plan: PipelinePlan, ctx: Any) -> RunRecord:
-    """Run one pipeline plan in its own process; a failing stage is a failed record, never a raise."""
-    from harness.pipeline_record import base_record, fill_record, precheck_pipeline
+    """Run one pipeline plan through the process launcher (isolation, timeout, trackers); a failing
+    stage is a failed record, never a raise."""
+    from harness.launchers import ProcessLauncher
+    from harness.pipeline_record import base_record, precheck_pipeline, record_of
 
     record = base_record(plan, ctx)
     why_not = precheck_pipeline(plan, ctx.cache_dir / "zoo")
     if why_not:
         record.status, record.reason = why_not
         return record
-    telemetry = ctx.telemetry
-    if telemetry is not None and plan.runner.idle_s > 0:
-        telemetry.measure_idle(plan.runner.idle_s)
-    mp_ctx = mp.get_context("spawn")
-    parent_conn, child_conn = mp_ctx.Pipe()
-    mark = mp_ctx.Value("i", -1, lock=False)
-    min_window_s = telemetry.min_window_s() if telemetry is not None else 0.0
-    process = mp_ctx.Process(target=_child_main, args=(child_conn, plan, str(ctx.cache_dir), mark, min_window_s),
-                             name=f"edgebench-pipeline-{plan.label}", daemon=True)
-    process.start()
-    child_conn.close()
-    sup = _supervise(process, parent_conn, plan, mark, telemetry)
-    record.phase = sup["phase"]
-    fill_record(record, plan, sup)
-    return record
-
-
-def _supervise(process: Any, conn: Any, plan: PipelinePlan, mark: Any, telemetry: Any) -> dict[str, Any]:
-    """Sample RSS (labelled by phase and stage) until the child reports, crashes or times out."""
-    from harness.runner import _rss_bytes
-
-    deadline = time.monotonic() + plan.runner.timeout_s
-    rss: dict[str, list[Any]] = {"t_ns": [], "bytes": [], "phase": [], "stage": []}
-    out: dict[str, Any] = {"phase": "start", "rss": rss, "outcome": None, "telemetry": None}
-    window: list[int] = []
-    next_sample = time.perf_counter()
-    try:
-        while True:
-            next_sample += RSS_SAMPLE_INTERVAL_S
-            try:
-                ready = conn.poll(max(0.0, next_sample - time.perf_counter()))
-            except (EOFError, OSError):
-                break
-            if time.perf_counter() - next_sample > RSS_SAMPLE_INTERVAL_S:
-                next_sample = time.perf_counter()
-            value = _rss_bytes(process.pid)
-            if value is not None:
-                rss["t_ns"].append(time.perf_counter_ns())
-                rss["bytes"].append(value)
-                rss["phase"].append(out["phase"])
-                rss["stage"].append(int(mark.value))
-            if ready:
-                try:
-                    kind, t_ns, payload = conn.recv()
-                except (EOFError, OSError):
-                    break
-                if kind == "phase":
-                    out["phase"] = payload["name"]
-                elif kind == "steady_start":
-                    out["phase"] = "steady"
-                    if telemetry is not None:
-                        telemetry.start()
-                    window = [time.perf_counter_ns()]
-                    conn.send("go")
-                elif kind == "steady_end":
-                    if telemetry is not None:
-                        out["telemetry"] = telemetry.stop((window[0], t_ns), payload["n"])
-                    window.append(t_ns)
-                    out["phase"] = "after_steady"
-                    conn.send("ok")
-                else:
-                    out["outcome"] = (kind, payload)
-                    break
-            if time.monotonic() > deadline:
-                out["outcome"] = ("error", {"reason": f"timed out after {plan.runner.timeout_s:g} s (raise "
-                                  "runner.timeout_s, or look for a hang in a stage)", "phase": out["phase"]})
-                break
-            if not process.is_alive() and not conn.poll(0):
-                break
-    except KeyboardInterrupt:
-        process.kill()
-        process.join()
-        raise
-    finally:
-        if process.is_alive() and (out["outcome"] is None or out["outcome"][0] == "error"):
-            process.kill()
-        process.join(timeout=10)
-        conn.close()
-        if telemetry is not None and len(window) == 1:
-            telemetry.stop((window[0], time.perf_counter_ns()), 0)
-    out["exitcode"] = process.exitcode
-    return out
+    mark = mp.get_context("spawn").Value("i", -1, lock=False)
+    launcher = ProcessLauncher(ctx.cache_dir, child=pipeline_child_main, child_args=(mark,))
+    outcome = launcher.launch(plan, pipeline_trackers(plan, ctx, mark))  # type: ignore[arg-type]
+    return record_of(record, plan, outcome)
 
 
 def media_key(parts: Iterable[str], inputs: list[list[dict[str, np.ndarray]]]) -> str:

@@ -256,7 +256,7 @@ def _backends(raw: Any, chk: _Checker, key: str) -> list[BackendSpec] | None:
 
     if raw is None:
         return None
-    from harness.suite import _named
+    from harness.suite import _check_backend_options, _named
 
     out = []
     for i, item in enumerate(chk.seq(raw, key)):
@@ -264,6 +264,7 @@ def _backends(raw: Any, chk: _Checker, key: str) -> list[BackendSpec] | None:
         if name not in backends.names() and ":" not in name:
             raise chk.fail(f"{key}[{i}]" if isinstance(raw, list) else key,
                            f"a backend ({', '.join(backends.names())})", name)
+        _check_backend_options(name, options, chk, f"{key}[{i}].options")
         out.append(BackendSpec(name, options))
     return out
 

@@ -15,10 +15,6 @@ the figures are those of ``edgebench run`` (``pipeline.*``), and the record is s
 
 from __future__ import annotations
 
-import itertools
-import os
-import threading
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +22,6 @@ from typing import Any
 import pytest
 
 from harness.pipeline_run import PipelinePlan
-
-RSS_SAMPLE_INTERVAL_S = 0.02
 
 
 def edgebench_pipeline_cases(pipeline: str | dict[str, Any], *, steps: Sequence[int] | None = None,
@@ -56,58 +50,40 @@ def edgebench_pipeline_cases(pipeline: str | dict[str, Any], *, steps: Sequence[
                                          p.resident])) for p in plans]
 
 
-class _Rss:
-    """This process's RSS from a side thread, labelled with the phase and the running stage."""
+class _Mark:
+    """The running stage's index, set by the executor and read by the memory tracker's thread."""
 
-    def __init__(self) -> None:
-        self.series: dict[str, list[Any]] = {"t_ns": [], "bytes": [], "phase": [], "stage": []}
-        self.phase = "start"
-        self.value = -1  # the stage index the executor marks (shared-memory stand-in)
-        self._stop = threading.Event()
-        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-        self._thread = threading.Thread(target=self._loop, name="edgebench-pipeline-rss", daemon=True)
+    value = -1
 
-    def _loop(self) -> None:
-        while not self._stop.wait(RSS_SAMPLE_INTERVAL_S):
-            try:
-                with open("/proc/self/statm") as f:
-                    rss = int(f.read().split()[1]) * self._page
-            except (OSError, ValueError, IndexError):
-                return  # not Linux: memory stays n/a with its reason
-            for key, v in (("t_ns", time.perf_counter_ns()), ("bytes", rss), ("phase", self.phase),
-                           ("stage", self.value)):
-                self.series[key].append(v)
 
-    def start(self) -> _Rss:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=1.0)
+class _Ctx:
+    def __init__(self, session: Any) -> None:
+        self.device, self.environment = session.device, session.environment
+        self.telemetry, self.device_options = session.telemetry, dict(session.profile.options)
 
 
 class LoadedPipeline:
-    """A pipeline configuration prepared (and, resident, loaded) in this process."""
+    """A pipeline configuration prepared (and, resident, loaded) in this process by the same
+    ``PipelinePhases`` and trackers ``edgebench run`` uses, through the in-process launcher."""
 
     def __init__(self, plan: PipelinePlan, session: Any) -> None:
-        from harness.pipeline import Executor
+        from harness.launchers import InProcessLauncher
         from harness.pipeline_record import base_record
-        from harness.pipeline_run import _Child, _prepare_stages
+        from harness.pipeline_run import PipelinePhases, pipeline_trackers
 
         self.plan, self.session = plan, session
-        self.rss = _Rss().start()
-        self.record = base_record(plan, _Ctx(session))
-        self.child = _Child(plan, session.cache_dir, self.rss)
-        self.result: dict[str, Any] = {}
-        self.rss.phase = "prepare"
-        runtimes = _prepare_stages(self.child, self.result)
-        self.rss.phase = "load"
-        self.executor = Executor(plan.pipeline, runtimes, staged=plan.resident == "staged", mark=self.child.mark)
-        self.result["load_ns"] = self.executor.load_all() if plan.resident == "all" else {}
-        specs = self.child.external_specs(runtimes)
-        self.inputs = self.child.generation_feeds(specs, "evaluation", plan.pipeline.generations)
+        ctx = _Ctx(session)
+        self.record = base_record(plan, ctx)
+        mark = _Mark()
+        self.launcher = InProcessLauncher(pipeline_trackers(plan, ctx, mark, in_process=True)).start()
+        self.phases = PipelinePhases(plan, session.cache_dir, self.launcher.listener, self.launcher.min_window_s(),
+                                     mark)
+        try:
+            self.phases.prepare()
+            self.phases.load()
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def open(cls, plan: PipelinePlan, session: Any) -> LoadedPipeline:
@@ -123,46 +99,27 @@ class LoadedPipeline:
             pytest.skip(str(exc))
 
     def close(self) -> None:
-        self.executor.close_all()
-        self.rss.stop()
+        if getattr(self, "phases", None) is not None and self.phases.executor is not None:
+            self.phases.executor.close_all()
+        self.launcher.stop(None)
 
     def measure(self, benchmark: Any = None) -> Any:
         """Time whole generations with pytest-benchmark (≥ 3 rounds) and return the RunRecord."""
         from harness.pipeline_record import fill_record
-        from harness.pipeline_run import _summary
         from harness.pytest_plugin import extra_info
+        from harness.record import apply_figures
 
-        plan, gens = self.plan, []
-        self.rss.phase = "first_inference"
-        self.result["cold_generation"] = _summary(self.executor.generate(self.inputs[0], plan.steps))
-        cycle = itertools.cycle(self.inputs)
-
-        def generate(feeds: Any) -> None:
-            gens.append(self.executor.generate(feeds, plan.steps))
-
-        self.rss.phase = "steady"
-        telemetry = self.session.telemetry
+        plan, phases = self.plan, self.phases
         enabled = benchmark is not None and getattr(benchmark, "enabled", False)
-        rounds = plan.pipeline.generations if enabled else 1
-        telemetry.start()
-        w0 = time.perf_counter_ns()
-        try:
-            if benchmark is not None:
-                benchmark.group = benchmark.group or plan.pipeline.name
-                benchmark.pedantic(generate, setup=lambda: ((next(cycle),), {}), rounds=rounds,
-                                   warmup_rounds=plan.pipeline.warmup_generations if enabled else 0, iterations=1)
-            else:
-                generate(self.inputs[0])
-        finally:
-            telemetry_result = telemetry.stop((w0, time.perf_counter_ns()), max(len(gens), 1))
-        timed = gens[-rounds:]  # pytest-benchmark's warm-up rounds come first
-        self.rss.phase = "evaluation"
-        self.result["generations"] = [_summary(g) for g in timed]
-        self.result["quality"] = self.child_quality([m for g in timed for m in g.media])
-        self.result["warnings"] = self.child.warnings
-        self.rss.stop()
-        fill_record(self.record, plan, {"outcome": ("result", {"result": self.result}), "rss": self.rss.series,
-                                        "phase": "evaluation", "telemetry": telemetry_result})
+        self.launcher.settle()
+        phases.first_inference()
+        if benchmark is not None:
+            benchmark.group = benchmark.group or plan.pipeline.name
+        phases.timed_window(loop=_loop(benchmark, enabled, plan.pipeline.generations, plan.pipeline.warmup_generations))
+        phases.evaluate()
+        result = phases.finish()
+        apply_figures(self.record, self.launcher.stop(result))
+        fill_record(self.record, plan, result)
         self.record.extra["mode"] = "benchmark" if enabled else "smoke"
         if benchmark is not None:
             benchmark.extra_info.update(extra_info(self.record))
@@ -176,23 +133,20 @@ class LoadedPipeline:
                 store.save(self.record)
         return self.record
 
-    def child_quality(self, media: list[Any]) -> dict[str, Any]:
-        from harness.pipeline_quality import score_media
 
-        if len(media) < len(self.inputs) * self.plan.pipeline.chunks:  # a smoke run: score what there is
-            self.child.spec = _with_generations(self.child.spec, max(1, len(media) // self.plan.pipeline.chunks))
-        return score_media(self.child, media)
+def _loop(benchmark: Any, enabled: bool, rounds: int, warmup_rounds: int) -> Any:
+    """The timed window's loop: pytest-benchmark times each generation (one round each); disabled
+    (or no benchmark), one untimed-by-pytest generation, a smoke test."""
+    if enabled:
+        from harness.pytest_plugin import pedantic_loop
 
+        return pedantic_loop(benchmark, rounds, warmup_rounds)
 
-def _with_generations(spec: Any, n: int) -> Any:
-    import dataclasses
+    def once(call: Any, args: Sequence[Any], *_: Any) -> tuple[list[int], int]:
+        gen = benchmark.pedantic(call, args=(args[0],), rounds=1) if benchmark is not None else call(args[0])
+        return [gen.total_ns], 1
 
-    return dataclasses.replace(spec, generations=n)
-
-
-class _Ctx:
-    def __init__(self, session: Any) -> None:
-        self.device, self.environment = session.device, session.environment
+    return once
 
 
 @pytest.fixture

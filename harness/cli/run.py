@@ -131,7 +131,6 @@ def run_command(args: argparse.Namespace) -> int:
     from harness import __version__
     from harness.plan import expand, model_source
     from harness.runner import RunContext, Terminated, interrupted_message, raise_on_sigterm
-    from reports.table import pipeline_table, summary_table
     from results.store import ResultStore
 
     for name, value in _overrides(args).items():
@@ -169,22 +168,29 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         store.close()
-    if args.json:
-        print_json([r.to_dict() for r in records])
-    else:
-        singles = [r for r in records if not r.pipeline]
-        if singles:
-            print(summary_table(singles))
-        if len(singles) < len(records):
-            print(pipeline_table([r for r in records if r.pipeline]))
-        print(f"\n{len(records)} run(s) stored in {store_path(args)}; see them with "
-              f"'edgebench list --out {out}' and 'edgebench show RUN_ID --out {out}'")
+    _print_runs(records, args, out)
     if args.report:
         _write_report(records, Path(args.report), store_path(args))
     failed_gates = [r for r in records for g in r.gates.values() if g.get("passed") is False]
     if args.fail_on_gate and failed_gates:
         raise GateFailed(f"{len(failed_gates)} run(s) failed a quality gate")
     return 1 if any(r.status == "failed" for r in records) else 0
+
+
+def _print_runs(records: list, args: argparse.Namespace, out: Path) -> None:
+    """The runs as JSON, or as tables: single models, then pipelines (end-to-end time, RTF, stage shares)."""
+    from reports.table import pipeline_table, summary_table
+
+    if args.json:
+        print_json([r.to_dict() for r in records])
+        return
+    singles = [r for r in records if not r.pipeline]
+    if singles:
+        print(summary_table(singles))
+    if len(singles) < len(records):
+        print(pipeline_table([r for r in records if r.pipeline]))
+    print(f"\n{len(records)} run(s) stored in {store_path(args)}; see them with "
+          f"'edgebench list --out {out}' and 'edgebench show RUN_ID --out {out}'")
 
 
 def _run_all(plans: list, context: Any, store: Any, records: list, show: bool) -> None:
@@ -215,7 +221,8 @@ def pipeline_plans(suite, profile, overrides: dict[str, Any], out: Path) -> list
         for stage in pipe.stages:
             for precision in stage.model.variants or ["fp32"]:
                 stage_source(stage, precision, out / "cache" / "zoo")
-    return expand_pipelines(suite, runner_settings(suite, overrides, profile.runner_defaults), profile.name)
+    return expand_pipelines(suite, runner_settings(suite, overrides, profile.runner_defaults), profile.name,
+                            profile.backend_options)
 
 
 def _one_line(record) -> str:

@@ -189,3 +189,8 @@ def test_attach_conditions_name_a_pipeline_configuration():
     assert condition_for(r, ["int8@10", "int8"]) == "int8"
     plain = make_record(model="m", precision="int8")
     assert condition_for(plain, ["int8@20", "int8"]) == "int8"
+
+
+def test_pipeline_backend_options_are_checked_against_the_adapter(files):
+    msg = _broken(files, lambda e: e.update(backends=[{"name": "onnxruntime", "options": {"thredas": 2}}]))
+    assert "pipelines[0].backends[0].options" in msg and "thredas" in msg
