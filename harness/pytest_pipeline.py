@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.pipeline_run import PipelinePlan
+if TYPE_CHECKING:  # the plugin imports this module: keep its import free of numpy and runtimes
+    from harness.pipeline_run import PipelinePlan
 
 
 def edgebench_pipeline_cases(pipeline: str | dict[str, Any], *, steps: Sequence[int] | None = None,
