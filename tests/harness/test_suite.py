@@ -73,7 +73,7 @@ def test_repo_suites_are_valid():
 
     for path in sorted(Path(__file__).resolve().parents[2].joinpath("suites").glob("*.yaml")):
         suite = load_suite(path)
-        assert suite.models and suite.backends and suite.precisions, path
+        assert (suite.models or suite.pipelines) and suite.backends and suite.precisions, path
 
 
 def test_runner_defaults_are_sane():
