@@ -139,12 +139,16 @@ def _headline(best: RunRecord | None, floor_db: float) -> str:
     p = best.pipeline or {}
     q = rec.sqnr(best)
     peak = fmt.num(p.get("peak_rss_bytes"))
+    ref_steps = (best.quality or {}).get("reference", {}).get("steps", "?")
+    is_ref = best.precision == "fp32" and p.get("steps") == ref_steps and all(
+        s.get("precision") == "fp32" for s in (p.get("stages") or {}).values())
     return (f"Ship {best.backend.get('name')} · {best.precision} at {p.get('steps')} steps ({p.get('resident')} "
             f"resident): {fmt.sig(p['generation_s'])} s per {fmt.sig(p['media_s'])} s of media (RTF "
             f"{fmt.sig(p['rtf'])}, {fmt.sig(p['x_realtime'])}x real time), first chunk after "
             f"{fmt.sig(p['first_chunk_s'])} s, SQNR {fmt.sig(q or 0.0)} dB against fp32 at "
-            f"{(best.quality or {}).get('reference', {}).get('steps', '?')} steps (floor {floor_db:g} dB)"
-            + (f", peak memory {fmt.bytes_(peak)}" if peak is not None else "") + ".")
+            f"{ref_steps} steps (floor {floor_db:g} dB)"
+            + (f", peak memory {fmt.bytes_(peak)}" if peak is not None else "")
+            + (": the reference configuration itself (no faster one meets the floor)" if is_ref else "") + ".")
 
 
 def build(records: Iterable[RunRecord], default_floor_db: float = rec.DEFAULT_SQNR_FLOOR_DB,
