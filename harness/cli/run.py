@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib", metavar="DIR", help="calibration samples: a folder of .npy/.npz files")
     p.add_argument("--shape", action="append", metavar="INPUT=1x3x224x224", default=[],
                    help="fix an input's dynamic dims (repeatable)")
+    p.add_argument("--input", action="append", metavar="NAME=VALUE", default=[], dest="inputs",
+                   help="fix an input for timing, evaluation and calibration: a number, true/false, or a .npy "
+                   "file (repeatable), e.g. --input sr=16000")
     p.add_argument("--warmup", type=int, metavar="N")
     p.add_argument("--min-iterations", type=int, metavar="N")
     p.add_argument("--min-duration", type=float, metavar="S")
@@ -125,6 +128,7 @@ def run_command(args: argparse.Namespace) -> int:
         if value is not None and not isinstance(value, bool) and value < 0:
             raise UsageError(f"--{name.replace('_s', '').replace('_', '-')} must not be negative, found {value}")
     suite = _suite_from_args(args)
+    suite = _with_inputs(suite, args.inputs)
     if args.calib:
         suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, calibration_dir=args.calib))
     if args.evaluation is not None:
@@ -138,7 +142,8 @@ def run_command(args: argparse.Namespace) -> int:
     # Every model file is checked before the first run: a typo should not surface an hour in.
     for spec in suite.models:
         for precision in spec.variants or ["fp32"]:
-            model_source(spec, precision, out / "cache" / "zoo")
+            source = model_source(spec, precision, out / "cache" / "zoo")
+            _check_inputs(spec, source)
     context = RunContext(out_dir=out, environment=capture_environment(__version__),
                          device={"name": profile.name, **profile.facts()}, telemetry=Telemetry.for_profile(profile),
                          device_options=dict(profile.options))
@@ -182,6 +187,40 @@ def _run_all(plans: list, context: Any, store: Any, records: list, show: bool) -
         if show:
             print(f"[{i}/{len(plans)}] {plan.label}: {_one_line(record)} ({time.monotonic() - started:.0f} s)",
                   file=sys.stderr, flush=True)
+
+
+def _with_inputs(suite, items: list[str]):
+    """The suite with every --input applied to each of its models (the command line wins)."""
+    import dataclasses
+
+    from harness.input_values import parse_cli_input
+
+    if not items:
+        return suite
+    values = {}
+    for item in items:
+        v = parse_cli_input(item)
+        if v.name in values:
+            raise UsageError(f"--input {v.name}=… is given twice; keep one")
+        values[v.name] = v
+    models = [dataclasses.replace(m, input_values={**m.input_values, **values}) for m in suite.models]
+    return dataclasses.replace(suite, models=models)
+
+
+def _check_inputs(spec, source) -> None:
+    """Fixed inputs checked against the model's own inputs before anything runs (ONNX files; other
+    formats are checked when the run loads the model)."""
+    if not spec.input_values or source.format != "onnx":
+        return
+    from backends.base import TensorSpec, onnx_io_specs
+    from harness.input_values import check_values
+
+    specs = [TensorSpec(s.name, tuple(spec.input_shapes.get(s.name, s.shape)), s.dtype, s.layout)
+             for s in onnx_io_specs(source.path)[0]]
+    try:
+        check_values(spec.input_values, specs)
+    except UsageError as exc:
+        raise UsageError(f"model {spec.name}: {exc}") from None
 
 
 def _one_line(record) -> str:
