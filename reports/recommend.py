@@ -37,8 +37,8 @@ def rules_text(sqnr_floor_db: float, floor_source: str) -> list[str]:
         "A reduced-precision run clearly slower than fp32 on the same backend (the whole interval of the ratio "
         "is on the slow side) is not recommended: it gives up fidelity and buys no speed.",
         "A reduced-precision run that is not clearly faster than fp32 on the same backend (the interval of the "
-        "ratio includes 1), has no quality score yet, or was measured while the device throttled, is at most "
-        "feasible.",
+        "ratio includes 1), has no quality score yet, was measured while the device throttled, or was timed on "
+        "generated inputs that steer data-dependent control flow (If/Loop), is at most feasible.",
         "Of the rest, the lowest median latency is recommended; when another is not clearly slower than the "
         "fastest, the smaller peak memory wins, then the smaller artifact. Everything else that passes is "
         "feasible.",
@@ -120,6 +120,17 @@ def sqnr(record: RunRecord) -> float | None:
 def throttled(record: RunRecord) -> bool | None:
     value = (record.thermal or {}).get("throttled")
     return value if isinstance(value, bool) else None
+
+
+def control_flow_note(record: RunRecord) -> str | None:
+    """"If node 'pick' on sr" when the run was timed on generated data that decides its control flow."""
+    flow = (record.extra or {}).get("control_flow") or {}
+    generated = set(flow.get("on_generated") or [])
+    hits = [n for n in flow.get("nodes") or [] if generated & set(n.get("depends_on") or [])]
+    if not hits:
+        return None
+    return "; ".join(f"{n.get('op')} node '{n.get('node')}' on {', '.join(sorted(generated & set(n['depends_on'])))}"
+                     for n in hits[:3])
 
 
 def failed_gates(record: RunRecord) -> list[str]:
@@ -274,6 +285,10 @@ def rank_group(records: list[RunRecord], sqnr_floor_db: float) -> list[Verdict]:
             v.caveats.append("quality not scored yet, so its fidelity is unknown")
         if throttled(r):
             v.caveats.append("measured while the device throttled; re-run cooler before trusting the speed")
+        flow = control_flow_note(r)
+        if flow:
+            v.caveats.append(f"timed on generated inputs that steer its control flow ({flow}): the timed path may "
+                             "not be the one users take")
         v.reason = ", ".join(facts)
         candidates.append(r)
         v.rank = FEASIBLE

@@ -186,3 +186,19 @@ def test_report_shows_the_speed_up_with_its_interval():
     row = next(r for r in model.groups[0].rows if r.precision == "int8")
     text = row.cells["speedup"].text
     assert text.startswith("1.26× faster [1.2") and row.cells["speedup"].cls == "good"
+
+
+def test_control_flow_on_generated_inputs_is_a_caveat_in_the_ranking_and_the_table():
+    from reports.table import summary_table
+
+    flow = {"nodes": [{"node": "pick_rate", "op": "If", "depends_on": ["sr"]}], "on_generated": ["sr"]}
+    fp32 = make_record(precision="fp32", p50_ms=10.0)
+    fp32.extra["control_flow"] = flow
+    fixed = make_record(precision="fp32", p50_ms=10.0, model="other")
+    fixed.extra["control_flow"] = {**flow, "on_generated": []}  # sr given with --input: no caveat
+    _, v = _verdicts([fp32])
+    assert v[("onnxruntime", "fp32")].rank == FEASIBLE
+    assert "If node 'pick_rate' on sr" in v[("onnxruntime", "fp32")].reason
+    table = summary_table([fp32, fixed], width=200)
+    assert "ok ‡" in table and "‡ timed on generated inputs" in table
+    assert table.count("‡") == 2  # one row marked, one footnote
