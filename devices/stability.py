@@ -155,7 +155,9 @@ def summarize(windows: list[dict[str, Any]],
     group["steal_pct_max"] = max(steals) if steals else None
     group["steal_pct_mean"] = sum(steals) / len(steals) if steals else None
     if not steals:
-        group["reason"] = next((w.get("reason") for w in windows if w.get("reason")), "no timed window")
+        group["reason"] = next((w.get("reason") for w in windows if w.get("reason")), None) or (
+            "timed windows shorter than /proc/stat's clock tick (10 ms): no steal figure" if windows
+            else "no timed window")
     notes = []
     if steals and max(steals) > STEAL_WARN_PCT:
         notes.append(f"hypervisor steal reached {max(steals):.1f}% of CPU time during timing (> {STEAL_WARN_PCT:g}%): "

@@ -23,14 +23,22 @@ class RunnerSettings:
     seconds of steady state, a cap so a slow model cannot hold the suite hostage."""
 
     warmup: int = 10
-    min_iterations: int = 64
-    min_duration_s: float = 2.0
-    max_duration_s: float = 60.0
+    min_iterations: int = 64  # per round
+    min_duration_s: float = 1.0  # per round
+    max_duration_s: float = 60.0  # per round
     timeout_s: float = 900.0
     fresh_inputs: bool = False
     threads: int | None = None
     cooldown_s: float = 0.0
     idle_s: float = 1.0
+    # Rounds: each a re-warm of ``rewarm`` calls (default a fifth of warmup) and a full timed window;
+    # ``interleave`` runs the rounds of a suite's plans of one model and backend in turn (harness.rounds).
+    rounds: int = 5
+    rewarm: int | None = None
+    interleave: bool = True
+
+    def rewarm_iterations(self) -> int:
+        return self.rewarm if self.rewarm is not None else max(1, self.warmup // 5)
 
     def merged(self, overrides: dict[str, Any]) -> RunnerSettings:
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -137,10 +145,16 @@ def _runner_settings(raw: Any, chk: _Checker, key: str) -> RunnerSettings:
             raise chk.fail(f"{key}.{k}", "a non-negative number (seconds)", v)
         values[k] = v
     settings = RunnerSettings().merged(values)
+    _check_rounds(settings, chk, key)
     if settings.max_duration_s < settings.min_duration_s:
         raise chk.fail(f"{key}.max_duration_s", f"at least min_duration_s ({settings.min_duration_s})",
                        settings.max_duration_s)
     return settings
+
+
+def _check_rounds(settings: RunnerSettings, chk: _Checker, key: str) -> None:
+    if settings.rounds < 1:
+        raise chk.fail(f"{key}.rounds", "at least 1 round (5 or more for an interval between rounds)", settings.rounds)
 
 
 def _data_settings(raw: Any, chk: _Checker, key: str) -> DataSettings:

@@ -218,6 +218,36 @@ class TelemetryTracker(Tracker):
                        warnings=list(last.warnings))
 
 
+class StabilityTracker(Tracker):
+    """What perturbs timing on this machine: governor, boost, load and busy processes at the start
+    (``devices.stability.snapshot``), and hypervisor steal time over each timed window."""
+
+    def __init__(self, busy_interval_s: float = 0.2) -> None:
+        self.busy_interval_s = busy_interval_s
+        self.at_start: dict[str, Any] = {}
+        self.windows: list[dict[str, Any]] = []
+
+    def start(self, target: Target) -> None:
+        from devices import stability
+
+        super().start(target)
+        self.at_start = stability.snapshot(self.busy_interval_s)
+        self._window = stability.StabilityTracker()
+
+    def window_open(self) -> None:
+        self._window.start()
+
+    def window_close(self, window_ns: tuple[int, int], n_inferences: int) -> None:
+        self.windows.append(self._window.stop())
+
+    def stop(self, result: PhaseResult | None) -> Figures:
+        from devices import stability
+
+        group, warnings = stability.summarize(self.windows, self.at_start)
+        group["steal_pct_per_window"] = [w.get("steal_pct") for w in self.windows]
+        return Figures(extra={"stability": group}, warnings=warnings)
+
+
 def default_trackers(telemetry: Any, runner: Any, device_options: dict[str, Any],
                      in_process: bool = False) -> list[Tracker]:
     """The trackers of a run, in the order they settle: memory, cool-down, then power/thermal."""
@@ -226,4 +256,5 @@ def default_trackers(telemetry: Any, runner: Any, device_options: dict[str, Any]
     trackers.append(CooldownTracker(runner.cooldown_s, threshold_c, telemetry))
     if telemetry is not None:
         trackers.append(TelemetryTracker(telemetry, runner.idle_s))
+    trackers.append(StabilityTracker())
     return trackers

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", action="append", metavar="NAME=VALUE", default=[], dest="inputs",
                    help="fix an input for timing, evaluation and calibration: a number, true/false, or a .npy "
                    "file (repeatable), e.g. --input sr=16000")
+    p.add_argument("--rounds", type=int, metavar="N",
+                   help="timed rounds per run (default 5; each a re-warm and a full window, interleaved across "
+                   "the precisions of a model and backend)")
     p.add_argument("--warmup", type=int, metavar="N")
     p.add_argument("--min-iterations", type=int, metavar="N")
     p.add_argument("--min-duration", type=float, metavar="S")
@@ -109,6 +111,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "timeout_s": args.timeout,
         "fresh_inputs": args.fresh_inputs,
+        "rounds": args.rounds,
     }
 
 
@@ -127,6 +130,8 @@ def run_command(args: argparse.Namespace) -> int:
     for name, value in _overrides(args).items():
         if value is not None and not isinstance(value, bool) and value < 0:
             raise UsageError(f"--{name.replace('_s', '').replace('_', '-')} must not be negative, found {value}")
+    if args.rounds is not None and args.rounds < 1:
+        raise UsageError(f"--rounds must be at least 1 (5 or more for an interval between rounds), found {args.rounds}")
     suite = _suite_from_args(args)
     suite = _with_inputs(suite, args.inputs)
     if args.calib:
@@ -174,19 +179,21 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _run_all(plans: list, context: Any, store: Any, records: list, show: bool) -> None:
-    """Run and save each plan in turn; ``records`` holds what finished (also when interrupted)."""
-    from harness.runner import run_plan
+    """Run and save each plan (rounds interleaved within a model and backend); ``records`` holds what
+    finished (also when interrupted)."""
+    from harness.runner import run_plans
 
-    for i, plan in enumerate(plans, 1):
+    n = len(plans)
+
+    def on_start(i: int, plan: Any) -> None:
         if show:
-            print(f"[{i}/{len(plans)}] {plan.label} …", file=sys.stderr, flush=True)
-        started = time.monotonic()
-        record = run_plan(plan, context)
+            print(f"[{i + 1}/{n}] {plan.label} …", file=sys.stderr, flush=True)
+
+    for i, record in run_plans(plans, context, on_start):
         store.save(record)
         records.append(record)
         if show:
-            print(f"[{i}/{len(plans)}] {plan.label}: {_one_line(record)} ({time.monotonic() - started:.0f} s)",
-                  file=sys.stderr, flush=True)
+            print(f"[{i + 1}/{n}] {plans[i].label}: {_one_line(record)}", file=sys.stderr, flush=True)
 
 
 def _with_inputs(suite, items: list[str]):
@@ -227,7 +234,10 @@ def _one_line(record) -> str:
     if record.status != "ok":
         return f"{record.status}: {record.reason}"
     lat = record.latency_ms or {}
-    return f"ok, p50 {lat.get('p50', float('nan')):.2f} ms over {lat.get('n')} iterations"
+    ci = lat.get("p50_ci95")
+    interval = f" [{ci[0]:.3g}–{ci[1]:.3g}]" if ci else ""
+    return (f"ok, p50 {lat.get('p50', float('nan')):.3g} ms{interval} over {lat.get('rounds', 1)} round(s), "
+            f"{lat.get('n')} iterations")
 
 
 def _write_report(records: list, path: Path, store_file: Path) -> None:

@@ -152,3 +152,43 @@ def test_a_model_without_control_flow_has_none(tmp_path: Path):
     from tests.backends.small_onnx import conv_model
 
     assert controlflow.find(conv_model(tmp_path / "conv.onnx"), "onnx") == []
+
+
+# -- end to end ------------------------------------------------------------------------------------------
+
+def test_a_control_input_runs_with_input_and_warns_without(tmp_path: Path):
+    from tests.harness.test_cli import FAST, edgebench
+
+    model = if_on_sample_rate(tmp_path / "vad.onnx")
+    out = tmp_path / "out"
+    args = ["run", "--model", str(model), *FAST, "--rounds", "2", "--evaluation", "0", "--json"]
+    import json
+
+    (plain,) = json.loads(edgebench(*args, out=out, check=True).stdout)
+    (fixed,) = json.loads(edgebench(*args, "--input", "sr=16000", out=out, check=True).stdout)
+    assert any("If node 'pick_rate' (on sr)" in w for w in plain["warnings"])
+    assert plain["extra"]["control_flow"]["on_generated"] == ["sr", "x"]
+    assert "no range given" in plain["extra"]["input_provenance"]["sr"]["distribution"]
+    assert not any("control flow" in w for w in fixed["warnings"])
+    assert fixed["extra"]["input_provenance"]["sr"] == {"source": "constant", "value": 16000,
+                                                        "given_by": "--input sr=16000"}
+    assert fixed["latency_ms"]["rounds"] == 2 and len(fixed["latency_ms"]["round_p50"]) == 2
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("rate=16000", "the model has no input 'rate'; its inputs are 'x', 'sr'"),
+    ("sr=0.5", "input 'sr' is int64: give an integer, found 0.5"),
+    ("sr=loud", "neither a number"),
+])
+def test_input_errors_exit_2_with_the_reason_and_run_nothing(tmp_path: Path, item: str, message: str):
+    from tests.harness.test_cli import edgebench
+
+    model = if_on_sample_rate(tmp_path / "vad.onnx")
+    done = edgebench("run", "--model", str(model), "--input", item, out=tmp_path / "out")
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+    store = tmp_path / "out" / "edgebench.sqlite"
+    if store.exists():
+        import sqlite3
+
+        with sqlite3.connect(store) as db:
+            assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
