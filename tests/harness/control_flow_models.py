@@ -63,3 +63,27 @@ def loop_on_count(path: Path) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+WHILE_TFLITE = Path(__file__).resolve().parent / "data" / "while_loop.tflite"
+
+
+def tflite_while_loop(path: Path) -> Path:
+    """How ``data/while_loop.tflite`` was made (TensorFlow's converter, ~1 min on a 2-core VM, so the
+    2 KB result is kept in the tree): y = x + n by a ``tf.while_loop`` over the int32 input ``n``,
+    which the converter writes as a TFLite ``WHILE`` op."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32), tf.TensorSpec([], tf.int32)])
+    def f(x, n):
+        def cond(i, acc):
+            return i < n
+
+        def body(i, acc):
+            return i + 1, acc + 1.0
+
+        return tf.while_loop(cond, body, [tf.constant(0), x])[1]
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
+    path.write_bytes(converter.convert())
+    return path

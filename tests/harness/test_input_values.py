@@ -192,3 +192,12 @@ def test_input_errors_exit_2_with_the_reason_and_run_nothing(tmp_path: Path, ite
 
         with sqlite3.connect(store) as db:
             assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+
+
+def test_tflite_while_is_found_with_its_inputs():
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert not installed: it reads the TFLite ops")
+    from tests.harness.control_flow_models import WHILE_TFLITE
+
+    found = controlflow.find(WHILE_TFLITE, "tflite")
+    assert [(f["op"], f["node"]) for f in found] == [("WHILE", "WHILE#0")]
+    assert "n" in found[0]["depends_on"]
