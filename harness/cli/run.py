@@ -115,9 +115,21 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def run_command(args: argparse.Namespace) -> int:
+def _suite_for_run(args: argparse.Namespace):
+    """The suite with the command line's --input, --calib, --evaluation applied (and --rounds checked)."""
     import dataclasses
 
+    if args.rounds is not None and args.rounds < 1:
+        raise UsageError(f"--rounds must be at least 1 (5 or more for an interval between rounds), found {args.rounds}")
+    suite = _with_inputs(_suite_from_args(args), args.inputs)
+    if args.calib:
+        suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, calibration_dir=args.calib))
+    if args.evaluation is not None:
+        suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, evaluation=args.evaluation))
+    return suite
+
+
+def run_command(args: argparse.Namespace) -> int:
     from devices.environment import capture_environment
     from devices.profiles import DeviceError, resolve
     from devices.telemetry import Telemetry
@@ -130,14 +142,7 @@ def run_command(args: argparse.Namespace) -> int:
     for name, value in _overrides(args).items():
         if value is not None and not isinstance(value, bool) and value < 0:
             raise UsageError(f"--{name.replace('_s', '').replace('_', '-')} must not be negative, found {value}")
-    if args.rounds is not None and args.rounds < 1:
-        raise UsageError(f"--rounds must be at least 1 (5 or more for an interval between rounds), found {args.rounds}")
-    suite = _suite_from_args(args)
-    suite = _with_inputs(suite, args.inputs)
-    if args.calib:
-        suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, calibration_dir=args.calib))
-    if args.evaluation is not None:
-        suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, evaluation=args.evaluation))
+    suite = _suite_for_run(args)
     try:
         profile = resolve(args.device or "host")
     except DeviceError as exc:
