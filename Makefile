@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 DEVICE ?= host
 SUITE ?=
 OUT ?= out
+QUIET_WAIT ?= 60
 ARCH := $(shell uname -m)
 EXTRAS := onnxruntime,openvino,litert,parquet,quality,dev
 ifeq ($(ARCH),x86_64)
@@ -25,6 +26,9 @@ $(VENV)/.installed: pyproject.toml
 bench: install
 	@# edgebench run exits 1 when some runs failed: those are results (with reasons in the table and the
 	@# report), not a broken bench. Bad input (2), a wrong DEVICE (2) or Ctrl-C (130) still stop make.
+	@# Like the thermal cool-down: wait (at most QUIET_WAIT s) for other processes to go idle, then list
+	@# what is still there that would make the numbers unreliable (advice only; the bench goes on).
+	@$(BIN)/edgebench doctor --wait-quiet $(QUIET_WAIT) --out $(OUT)
 	@$(BIN)/edgebench run $(if $(SUITE),$(SUITE),suites/default.yaml) --device $(DEVICE) --out $(OUT) \
 		--report $(OUT)/report.html; rc=$$?; \
 	if [ $$rc -eq 1 ]; then echo "make bench: some runs failed; see their reasons above and in the report" >&2; exit 0; fi; \

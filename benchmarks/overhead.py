@@ -61,8 +61,9 @@ def main() -> int:
     specs = onnx_io_specs(path)[0]
     feeds = data.evaluation_set(zoo_name, specs, n=1, seed=0)[0]
     feeds = {s.name: np.asarray(feeds[s.name]).astype(s.dtype) for s in specs}
-    runner = RunnerSettings(warmup=20, min_iterations=args.iterations, min_duration_s=0.0, max_duration_s=600.0,
-                            threads=args.threads, idle_s=0.0)
+    # One window per run (rounds=1): this script alternates its own rounds between bare and harness.
+    runner = RunnerSettings(rounds=1, warmup=20, min_iterations=args.iterations, min_duration_s=0.0,
+                            max_duration_s=600.0, threads=args.threads, idle_s=0.0)
     spec = ModelSpec(name=path.stem, path=str(path), zoo=None)
     ctx = RunContext(out_dir=out)
 

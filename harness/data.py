@@ -25,7 +25,7 @@ Functions (all return ``list[dict[str, np.ndarray]]``, one feed dict per sample)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ import numpy as np
 
 from backends.base import TensorSpec
 from harness.errors import UsageError
+from harness.input_values import InputValue
 
 Feeds = dict[str, np.ndarray]
 
@@ -62,16 +63,17 @@ def _sample_files(directory: str | Path) -> list[Path]:
     return files
 
 
-def _load_file(path: Path, specs: Sequence[TensorSpec]) -> Feeds:
-    by_name = {s.name: s for s in specs}
+def _load_file(path: Path, specs: Sequence[TensorSpec], fixed: set[str] | frozenset[str] = frozenset()) -> Feeds:
+    # Inputs the user fixed (--input) may be absent from the files: their data comes from the fixed value.
+    by_name = {s.name: s for s in specs if s.name not in fixed}
     try:
         if path.suffix.lower() == ".npy":
-            if len(specs) != 1:
+            if len(by_name) != 1:
                 raise UsageError(
-                    f"{path}: a .npy file holds one array, but the model has {len(specs)} inputs "
+                    f"{path}: a .npy file holds one array, but the model has {len(by_name)} inputs to fill "
                     f"({', '.join(by_name)}); save each sample as .npz with one array per input name"
                 )
-            raw = {specs[0].name: np.load(path, allow_pickle=False)}
+            raw = {next(iter(by_name)): np.load(path, allow_pickle=False)}
         else:
             with np.load(path, allow_pickle=False) as z:
                 raw = {k: z[k] for k in z.files}
@@ -80,7 +82,7 @@ def _load_file(path: Path, specs: Sequence[TensorSpec]) -> Feeds:
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: cannot read it as a numpy file ({exc}); re-save it with numpy.save/savez") from exc
     missing = [n for n in by_name if n not in raw]
-    extra = [n for n in raw if n not in by_name]
+    extra = [n for n in raw if n not in by_name and n not in fixed]
     if missing or extra:
         raise UsageError(
             f"{path}: input names do not match the model: expected {sorted(by_name)}, found {sorted(raw)}"
@@ -141,17 +143,32 @@ def random_feeds(specs: Sequence[TensorSpec], n: int, seed: int = 0, split: str 
 
 
 def calibration_set(
-    model: Any, specs: Sequence[TensorSpec], calib_dir: str | Path | None = None, n: int = 100, seed: int = 0
+    model: Any, specs: Sequence[TensorSpec], calib_dir: str | Path | None = None, n: int = 100, seed: int = 0,
+    values: Mapping[str, InputValue] | None = None,
 ) -> list[Feeds]:
-    """Up to ``n`` calibration samples (see the module docstring for the source chosen)."""
-    return _split(model, specs, calib_dir, n, seed, "calibration")
+    """Up to ``n`` calibration samples (see the module docstring for the source chosen); inputs the
+    user fixed (``values``: ``harness.input_values``) take their fixed data in every sample."""
+    return _with_values(_split(model, specs, calib_dir, n, seed, "calibration", values), specs, values, seed,
+                        "calibration")
 
 
 def evaluation_set(
-    model: Any, specs: Sequence[TensorSpec], calib_dir: str | Path | None = None, n: int = 8, seed: int = 0
+    model: Any, specs: Sequence[TensorSpec], calib_dir: str | Path | None = None, n: int = 8, seed: int = 0,
+    values: Mapping[str, InputValue] | None = None,
 ) -> list[Feeds]:
     """Up to ``n`` evaluation samples, disjoint from ``calibration_set`` with the same arguments."""
-    return _split(model, specs, calib_dir, n, seed, "evaluation")
+    return _with_values(_split(model, specs, calib_dir, n, seed, "evaluation", values), specs, values, seed,
+                        "evaluation")
+
+
+def _with_values(feeds: list[Feeds], specs: Sequence[TensorSpec], values: Mapping[str, InputValue] | None,
+                 seed: int, split: str) -> list[Feeds]:
+    if not values:
+        return feeds
+    from harness import input_values as inputs
+
+    inputs.check_values(values, specs)
+    return inputs.apply(feeds, specs, values, seed, split)
 
 
 def source_of(model: Any, specs: Sequence[TensorSpec], calib_dir: str | Path | None = None) -> str:
@@ -163,19 +180,22 @@ def source_of(model: Any, specs: Sequence[TensorSpec], calib_dir: str | Path | N
     return f"zoo:{z.name}" if z is not None else "random"
 
 
-def _split(model: Any, specs: Sequence[TensorSpec], calib_dir: Any, n: int, seed: int, split: str) -> list[Feeds]:
+def _split(model: Any, specs: Sequence[TensorSpec], calib_dir: Any, n: int, seed: int, split: str,
+           values: Mapping[str, InputValue] | None = None) -> list[Feeds]:
     _check_n(n)
+    fixed = set(values or {})
     if calib_dir is not None:
         files = _sample_files(calib_dir)
         held_out = len(files) // 4 if len(files) >= 4 else (1 if len(files) >= 2 else 0)
         cut = len(files) - held_out
         chosen = files[:cut] if split == "calibration" else files[cut:]
         if chosen or split == "calibration":
-            return [_load_file(f, specs) for f in chosen[:n]]
+            return [_load_file(f, specs, fixed) for f in chosen[:n]]
         # a 1-file folder: nothing to hold out, evaluate on generated inputs instead
     z = _zoo_model(model, specs)
     if z is not None:
         return z.samples(split, n, seed)
+    # Fixed inputs are filled in afterwards; generating them first would still need their shapes fixed.
     return random_feeds(specs, n, seed, split)
 
 

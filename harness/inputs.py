@@ -70,7 +70,7 @@ def calibration_for(plan: RunPlan, source: ModelSource) -> list[dict[str, np.nda
 
     specs, _ = resolve_specs(onnx_io_specs(source.path)[0] if source.format == "onnx" else [], source.input_shapes)
     return data.calibration_set(plan.model.zoo, specs, calib_dir=plan.data.calibration_dir,
-                                n=plan.data.calibration, seed=plan.data.seed)
+                                n=plan.data.calibration, seed=plan.data.seed, values=plan.model.input_values)
 
 
 def evaluation_for(plan: RunPlan, source: ModelSource, specs: list[TensorSpec]) -> list[dict[str, np.ndarray]]:
@@ -80,7 +80,7 @@ def evaluation_for(plan: RunPlan, source: ModelSource, specs: list[TensorSpec]) 
 
     # With a calibration folder, evaluation uses the user's own files held out from calibration.
     return data.evaluation_set(plan.model.zoo, specs, calib_dir=plan.data.calibration_dir, n=plan.data.evaluation,
-                               seed=plan.data.seed)
+                               seed=plan.data.seed, values=plan.model.input_values)
 
 
 def timing_inputs(plan: RunPlan, source: ModelSource, specs: list[TensorSpec],
@@ -89,4 +89,15 @@ def timing_inputs(plan: RunPlan, source: ModelSource, specs: list[TensorSpec],
         return evaluation[:n]
     from harness import data
 
-    return data.evaluation_set(plan.model.zoo, specs, n=n, seed=plan.data.seed + 7919)
+    return data.evaluation_set(plan.model.zoo, specs, n=n, seed=plan.data.seed + 7919, values=plan.model.input_values)
+
+
+def timing_source(plan: RunPlan, specs: Sequence[TensorSpec]) -> str:
+    """Where the timed inputs came from (``data.source_of``'s words) for the inputs the user did not fix:
+    the evaluation set (a calibration folder's held-out files) when it is large enough, else generated."""
+    from harness import data
+    from harness.phases import INPUT_POOL_SIZE
+
+    pool = INPUT_POOL_SIZE if plan.runner.fresh_inputs else 1
+    from_folder = plan.data.calibration_dir is not None and plan.data.evaluation >= pool
+    return data.source_of(plan.model.zoo, data_specs(specs), plan.data.calibration_dir if from_folder else None)

@@ -124,6 +124,14 @@ class PipeListener:
         self.send("steady_end", window_ns=window_ns, n=n_inferences)
         self._await()
 
+    def round_ready(self, index: int) -> bool:
+        self.send("round_ready", index=index)
+        try:
+            reply = self.conn.recv()  # "go", or "go-after-others" when other runs' rounds ran meanwhile
+        except (EOFError, OSError):
+            os._exit(1)
+        return reply == "go-after-others"
+
 
 def child_main(conn: Any, plan: RunPlan, cache_dir: str, window_s: float, parent_pid: int,
                passes: Sequence[tuple[str, Pass]] = ()) -> None:
@@ -154,51 +162,94 @@ def child_main(conn: Any, plan: RunPlan, cache_dir: str, window_s: float, parent
 # ---------------------------------------------------------------------------------------------
 
 
+_PAUSED = Outcome("paused", "round_ready")  # the child waits at a round gate for its turn
+
+
 class ProcessLauncher:
     """Runs a plan's phases in a spawned process with a timeout, ticking ``trackers`` meanwhile.
     ``passes`` (run after the timed window, in the child) must be picklable: module-level functions.
     ``child`` is the child's entry point, called with ``child_main``'s arguments plus ``child_args``
-    (a pipeline's generation phases: ``harness.pipeline_run.pipeline_child_main``)."""
+    (a pipeline's generation phases: ``harness.pipeline_run.pipeline_child_main``).
+
+    ``launch`` runs a plan start to end; ``open`` returns a ``LiveRun`` that a driver advances round
+    by round (interleaving several plans' rounds, each plan in its own live process)."""
 
     def __init__(self, cache_dir: Path, tick_s: float = TICK_S, passes: Sequence[tuple[str, Pass]] = (),
                  child: Any = None, child_args: tuple[Any, ...] = ()) -> None:
         self.cache_dir, self.tick_s, self.passes = Path(cache_dir), tick_s, list(passes)
         self.child, self.child_args = child or child_main, tuple(child_args)
 
+    def open(self, plan: RunPlan, trackers: Sequence[Tracker]) -> LiveRun:
+        return LiveRun(self, plan, trackers)
+
     def launch(self, plan: RunPlan, trackers: Sequence[Tracker]) -> Outcome:
-        target = Target()
-        _start(trackers, target)
-        _settle(trackers)
-        mp_ctx = mp.get_context("spawn")
-        conn, child_conn = mp_ctx.Pipe()
-        process = mp_ctx.Process(
-            target=self.child, name=f"edgebench-run-{plan.label}", daemon=True,
-            args=(child_conn, plan, str(self.cache_dir), min_window_s(trackers), os.getpid(), self.passes,
-                  *self.child_args),
-        )
-        process.start()
-        child_conn.close()
-        target.pid = process.pid
+        run = self.open(plan, trackers)
         outcome: Outcome | None = None
         try:
-            outcome = self._loop(conn, process, plan, trackers, target)
+            outcome = run.advance()
+            while outcome is None:  # not interleaved: every round gate opens at once
+                run.release(after_others=False)
+                outcome = run.advance()
+        finally:
+            outcome = run.close(outcome)
+        return outcome
+
+
+class LiveRun:
+    """One plan's process, advanced to its next round gate (``advance`` → None) or to its end (an
+    ``Outcome``); ``release`` lets it run its next round. The timeout counts only the time this run
+    was advancing, not the time it waited for other plans' rounds."""
+
+    def __init__(self, launcher: ProcessLauncher, plan: RunPlan, trackers: Sequence[Tracker]) -> None:
+        self.plan, self.trackers, self.tick_s = plan, list(trackers), launcher.tick_s
+        self.target = Target()
+        self.budget_s = plan.runner.timeout_s
+        _start(self.trackers, self.target)
+        _settle(self.trackers)
+        mp_ctx = mp.get_context("spawn")
+        self.conn, child_conn = mp_ctx.Pipe()
+        self.process = mp_ctx.Process(
+            target=launcher.child, name=f"edgebench-run-{plan.label}", daemon=True,
+            args=(child_conn, plan, str(launcher.cache_dir), min_window_s(self.trackers), os.getpid(),
+                  launcher.passes, *launcher.child_args),
+        )
+        self.process.start()
+        child_conn.close()
+        self.target.pid = self.process.pid
+
+    def advance(self) -> Outcome | None:
+        """Run until the child waits for its next round (None) or ends (its Outcome)."""
+        started = time.monotonic()
+        try:
+            outcome = self._loop(started + self.budget_s)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (the CLI turns it into one): no orphan left behind
-            process.kill()
-            process.join()
+            self.process.kill()
+            self.process.join()
             raise
         finally:
-            if process.is_alive() and (outcome is None or outcome.kind == "error"):
-                process.kill()
-            process.join(timeout=10)
-            conn.close()
-            figures = _stop(trackers, outcome.result if outcome else None)
-        outcome.figures = figures
+            self.budget_s -= time.monotonic() - started
+        return None if outcome is _PAUSED else outcome
+
+    def release(self, after_others: bool = True) -> None:
+        """Let the child run its next round (``after_others``: other runs ran since its last one)."""
+        self.conn.send("go-after-others" if after_others else "go")
+
+    def close(self, outcome: Outcome | None) -> Outcome:
+        """End the process if it is still there and collect the trackers' figures."""
+        process = self.process
+        if process.is_alive() and (outcome is None or outcome.kind in ("error", "paused")):
+            process.kill()
+        process.join(timeout=10)
+        self.conn.close()
+        if outcome is None:
+            outcome = Outcome("crashed", self.target.phase)
+        outcome.figures = _stop(self.trackers, outcome.result)
         if outcome.kind == "crashed":
             outcome.exitcode = process.exitcode
         return outcome
 
-    def _loop(self, conn: Any, process: Any, plan: RunPlan, trackers: Sequence[Tracker], target: Target) -> Outcome:
-        deadline = time.monotonic() + plan.runner.timeout_s
+    def _loop(self, deadline: float) -> Outcome:
+        conn, process, plan, trackers, target = self.conn, self.process, self.plan, self.trackers, self.target
         next_tick = time.perf_counter()
         while True:
             # Sleep until the next tick is due, waking early for a message: ticks stay on a 50 Hz grid.
@@ -215,7 +266,7 @@ class ProcessLauncher:
                     message = conn.recv()
                 except (EOFError, OSError):
                     break
-                outcome = self._on_message(message, conn, trackers, target)
+                outcome = _on_message(message, conn, trackers, target)
                 if outcome is not None:
                     return outcome
             if time.monotonic() > deadline:
@@ -226,27 +277,30 @@ class ProcessLauncher:
                 break
         return Outcome("crashed", target.phase)
 
-    @staticmethod
-    def _on_message(message: tuple[str, int, dict[str, Any]], conn: Any, trackers: Sequence[Tracker],
-                    target: Target) -> Outcome | None:
-        kind, _t_ns, payload = message
-        if kind == "phase":
-            target.phase = payload["name"]
-        elif kind == "steady_start":
-            target.phase = "steady"
-            for t in trackers:
-                t.window_open()
-            conn.send("go")
-        elif kind == "steady_end":
-            for t in trackers:
-                t.window_close(tuple(payload["window_ns"]), payload["n"])
-            target.phase = "after_steady"
-            conn.send("ok")
-        elif kind == "result":
-            return Outcome("result", target.phase, result=payload["result"])
-        else:
-            return Outcome(kind, target.phase, payload=payload)
-        return None
+
+def _on_message(message: tuple[str, int, dict[str, Any]], conn: Any, trackers: Sequence[Tracker],
+                target: Target) -> Outcome | None:
+    kind, _t_ns, payload = message
+    if kind == "phase":
+        target.phase = payload["name"]
+    elif kind == "steady_start":
+        target.phase = "steady"
+        for t in trackers:
+            t.window_open()
+        conn.send("go")
+    elif kind == "steady_end":
+        for t in trackers:
+            t.window_close(tuple(payload["window_ns"]), payload["n"])
+        target.phase = "after_steady"
+        conn.send("ok")
+    elif kind == "round_ready":
+        target.phase = "round_ready"
+        return _PAUSED
+    elif kind == "result":
+        return Outcome("result", target.phase, result=payload["result"])
+    else:
+        return Outcome(kind, target.phase, payload=payload)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,6 +326,9 @@ class InProcessListener:
     def window_close(self, window_ns: tuple[int, int], n_inferences: int) -> None:
         for t in self.trackers:
             t.window_close(window_ns, n_inferences)
+
+    def round_ready(self, index: int) -> bool:
+        return False  # in-process runs are not interleaved
 
 
 class InProcessLauncher:

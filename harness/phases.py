@@ -40,6 +40,10 @@ class PhaseListener(Protocol):
 
     def window_close(self, window_ns: tuple[int, int], n_inferences: int) -> None: ...
 
+    def round_ready(self, index: int) -> bool:
+        """Before round ``index``: returns when it is this run's turn; True when other runs ran meanwhile
+        (interleaved rounds), so caches may be cold."""
+
 
 class NullListener:
     """A listener that hears nothing (unit tests, a pass that needs no trackers)."""
@@ -52,6 +56,9 @@ class NullListener:
 
     def window_close(self, window_ns: tuple[int, int], n_inferences: int) -> None:
         pass
+
+    def round_ready(self, index: int) -> bool:
+        return False
 
 
 @dataclass
@@ -122,7 +129,7 @@ class Phases:
         self.load()
         self.first_inference()
         self.warmup()
-        self.timed_window()
+        self.rounds()
         self.extra_passes()
         self.evaluate()
         return self.finish()
@@ -177,6 +184,20 @@ class Phases:
         for i in range(n):
             self.backend.infer(self.pool[i % len(self.pool)])
         self.result.warmup_iterations = n
+
+    def rounds(self, n: int | None = None) -> None:
+        """``n`` rounds (default ``runner.rounds``): each waits for its turn (``round_ready``: other plans'
+        rounds run in between when interleaved), re-warms briefly, then runs a full timed window."""
+        n = max(1, self.plan.runner.rounds if n is None else n)
+        warmup_total = self.result.warmup_iterations or 0
+        for r in range(n):
+            waited = self.listener.round_ready(r)
+            if r > 0 or waited:
+                # Caches and clocks may have gone cold while other plans ran: a few untimed calls first.
+                self.warmup(self.plan.runner.rewarm_iterations())
+                warmup_total += self.result.warmup_iterations or 0
+            self.timed_window()
+        self.result.warmup_iterations = warmup_total
 
     def window_bounds_s(self) -> tuple[float, float]:
         """(min, max) duration of a timed window: the runner settings, lengthened for the power sensor."""

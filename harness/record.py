@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -50,6 +51,7 @@ def record_from(plan: RunPlan, result: PhaseResult, record: RunRecord,
     """Fill ``record`` (from ``base_record``) with the figures of a finished run."""
     record.warnings += result.warnings
     _fill_latency(record, plan, result)
+    _fill_inputs(record, plan, result)
     record.prepare_s = result.prepare_s
     record.load_s = result.load_s
     record.first_inference_ms = result.first_inference_ms
@@ -75,22 +77,64 @@ def _fill_latency(record: RunRecord, plan: RunPlan, result: PhaseResult) -> None
     record.batch_size = batch_size(result.inputs)
     if not result.windows:
         return
-    window = result.windows[-1]
-    latencies_ms = [ns / 1e6 for ns in window.latency_ns]
-    summary = stats.summarize(latencies_ms)
+    # Every round's window: p50 is the median of round medians, with the between-round interval; the
+    # within-window figures (percentiles, median_ci95) are over all samples pooled.
+    rounds_ms = [[ns / 1e6 for ns in w.latency_ns] for w in result.windows]
+    latencies_ms = [v for r in rounds_ms for v in r]
+    summary = stats.summarize_rounds(rounds_ms)
     record.latency_ms = summary
     record.throughput_ips, record.items_per_s = stats.throughput(latencies_ms, record.batch_size)
     record.warnings += stats.warnings_for(summary)
-    if window.hit_max_duration:
+    if len(rounds_ms) > 1:  # one window is a choice (rounds: 1, the pytest plugin's own rounds): no nagging
+        record.warnings += stats.round_warnings(summary)
+    if any(w.hit_max_duration for w in result.windows):
+        short = min(len(r) for r in rounds_ms)
         record.warnings.append(
             f"stopped at max_duration_s ({plan.runner.max_duration_s:g} s) before min_iterations "
-            f"({plan.runner.min_iterations}): only {summary['n']} samples"
+            f"({plan.runner.min_iterations}) in some round: as few as {short} samples in a round"
         )
-    if window.device_time_ms:
+    device_ms = [v for w in result.windows for v in (w.device_time_ms or [])]
+    if device_ms and all(w.device_time_ms for w in result.windows):
         # Compute-only time on the accelerator, apart from the end-to-end latency (as trtexec reports both).
-        record.extra["device_time_ms"] = stats.summarize(window.device_time_ms)
-        record.samples["device_time_ms"] = window.device_time_ms
+        record.extra["device_time_ms"] = stats.summarize(device_ms)
+        record.samples["device_time_ms"] = device_ms
     record.samples["latency_ms"] = latencies_ms
+    record.samples["round_sizes"] = [len(r) for r in rounds_ms]
+    record.extra.setdefault("rounds", {}).update(
+        {"count": len(rounds_ms), "rewarm_iterations": plan.runner.rewarm_iterations()})
+
+
+def _fill_inputs(record: RunRecord, plan: RunPlan, result: PhaseResult) -> None:
+    """Where each input's data came from, and a warning for guesses that can steer what was timed."""
+    from backends.base import TensorSpec
+    from harness import controlflow
+    from harness import input_values as iv
+    from harness.inputs import timing_source
+
+    specs = [TensorSpec(d["name"], tuple(d["shape"]), d["dtype"], d.get("layout")) for d in result.inputs]
+    if not specs:
+        return
+    prov = iv.provenance(specs, plan.model.input_values, timing_source(plan, specs))
+    record.extra["input_provenance"] = prov
+    record.warnings += iv.provenance_warnings(prov, specs)
+    source = plan.source
+    if source is None:
+        return
+    found = _control_flow(str(source.path), source.format, source.sha256)
+    if found:
+        generated = sorted(iv.generated_inputs(prov))
+        record.extra["control_flow"] = {"nodes": found, "on_generated": generated}
+        note = controlflow.warning(found, set(generated))
+        if note:
+            record.warnings.append(note)
+
+
+@functools.lru_cache(maxsize=32)
+def _control_flow(path: str, fmt: str, sha256: str) -> list[dict[str, Any]]:
+    """Control-flow nodes of a model file, parsed once per file version (a suite runs it many times)."""
+    from harness import controlflow
+
+    return controlflow.find(path, fmt)
 
 
 def apply_gates(record: RunRecord, plan: RunPlan) -> None:

@@ -9,6 +9,8 @@ record with the reason, and the suite goes on.
 from __future__ import annotations
 
 import signal
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,16 +18,17 @@ from typing import Any
 from backends.base import BackendError
 from harness.errors import UsageError
 from harness.inputs import as_model_dtype, resolve_specs
-from harness.launchers import Outcome, ProcessLauncher
+from harness.launchers import LiveRun, Outcome, ProcessLauncher
 from harness.phases import INPUT_POOL_SIZE, timed_loop
 from harness.plan import RunPlan
 from harness.quality.scoring import gate_figures, score
 from harness.record import base_record, quality_warnings, record_from
+from harness.rounds import drive
 from harness.trackers import default_trackers
 from results.schema import RunRecord
 
 __all__ = ["INPUT_POOL_SIZE", "RunContext", "Terminated", "as_model_dtype", "gate_figures", "interrupted_message",
-           "precheck", "quality_warnings", "resolve_specs", "run_plan", "score", "timed_loop"]
+           "precheck", "quality_warnings", "resolve_specs", "run_plan", "run_plans", "score", "timed_loop"]
 
 
 @dataclass
@@ -57,8 +60,8 @@ def precheck(plan: RunPlan) -> str | None:
     return None
 
 
-def run_plan(plan: RunPlan, ctx: RunContext) -> RunRecord:
-    """Run one plan in its own process and return its record (never raises for a failing model)."""
+def _resolved_or_record(plan: RunPlan, ctx: RunContext) -> RunPlan | RunRecord:
+    """The plan resolved and ready to launch, or the skipped/failed record that says why it cannot run."""
     why_not = precheck(plan)
     if why_not:
         return base_record(plan, ctx.device, ctx.environment, "skipped", why_not)
@@ -70,9 +73,108 @@ def run_plan(plan: RunPlan, ctx: RunContext) -> RunRecord:
     if source.format not in plan.backend_class().source_formats:
         return base_record(plan, ctx.device, ctx.environment, "skipped",
                            f"{plan.backend.name} does not run {source.format} models ({source.path.name})")
-    trackers = default_trackers(ctx.telemetry, plan.runner, ctx.device_options)
-    outcome = ProcessLauncher(ctx.cache_dir).launch(plan, trackers)
-    return record_of(plan, ctx, outcome)
+    return plan
+
+
+def _trackers(plan: RunPlan, ctx: RunContext) -> list[Any]:
+    return default_trackers(ctx.telemetry, plan.runner, ctx.device_options)
+
+
+def run_plan(plan: RunPlan, ctx: RunContext) -> RunRecord:
+    """Run one plan in its own process and return its record (never raises for a failing model)."""
+    ready = _resolved_or_record(plan, ctx)
+    if isinstance(ready, RunRecord):
+        return ready
+    outcome = ProcessLauncher(ctx.cache_dir).launch(ready, _trackers(ready, ctx))
+    return record_of(ready, ctx, outcome)
+
+
+class _Session:
+    """One plan's live process across interleaved rounds (``harness.rounds.RoundSession``)."""
+
+    def __init__(self, plan: RunPlan, ctx: RunContext, launcher: ProcessLauncher) -> None:
+        self.plan, self.ctx, self.launcher = plan, ctx, launcher
+        self.record: RunRecord | None = None
+        self.live: LiveRun | None = None
+
+    def open(self) -> None:
+        """Prepare, load and warm up, up to the gate of round 0 (or to the end, when it fails)."""
+        ready = _resolved_or_record(self.plan, self.ctx)
+        if isinstance(ready, RunRecord):
+            self.record = ready
+            return
+        self.plan = ready
+        self.live = self.launcher.open(ready, _trackers(ready, self.ctx))
+        self._after(self.live.advance())
+
+    def ready(self) -> bool:
+        return self.live is not None and self.record is None
+
+    def run_round(self, index: int) -> None:
+        assert self.live is not None
+        self.live.release(after_others=True)
+        self._after(self.live.advance())
+
+    def _after(self, outcome: Outcome | None) -> None:
+        if outcome is not None and self.live is not None:
+            self.record = record_of(self.plan, self.ctx, self.live.close(outcome))
+
+    def abort(self) -> None:
+        """Stop a process still waiting for a round (Ctrl-C, or more gates than rounds driven)."""
+        if self.live is not None and self.record is None:
+            self.record = record_of(self.plan, self.ctx, self.live.close(None))
+
+
+def interleave_groups(plans: Sequence[RunPlan]) -> list[list[int]]:
+    """Indices of the plans whose rounds run interleaved: consecutive plans of one model and backend
+    (the precisions the report compares with fp32 on the same backend). Processes of a group stay alive
+    together, so grouping per backend bounds memory at one runtime's worth of variants."""
+    groups: list[list[int]] = []
+    key = None
+    for i, plan in enumerate(plans):
+        k = (plan.model.name, plan.backend.name)
+        if not (plan.runner.interleave and plan.runner.rounds > 1):
+            groups.append([i])
+            key = None
+            continue
+        if groups and k == key:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        key = k
+    return groups
+
+
+def run_plans(plans: Sequence[RunPlan], ctx: RunContext,
+              on_start: Callable[[int, RunPlan], None] | None = None) -> Iterator[tuple[int, RunRecord]]:
+    """Run every plan, interleaving the rounds of each group (``interleave_groups``); yields
+    (plan index, record) as each group finishes. Each plan keeps its own process and timeout."""
+    launcher = ProcessLauncher(ctx.cache_dir)
+    for group in interleave_groups(plans):
+        if len(group) == 1:
+            if on_start:
+                on_start(group[0], plans[group[0]])
+            yield group[0], run_plan(plans[group[0]], ctx)
+            continue
+        sessions = [_Session(plans[i], ctx, launcher) for i in group]
+        session_id = uuid.uuid4().hex[:12]
+        try:
+            for i, s in zip(group, sessions):
+                if on_start:
+                    on_start(i, plans[i])
+                s.open()
+            info = drive(sessions, plans[group[0]].runner.rounds, order="rotate")
+        finally:
+            for s in sessions:
+                s.abort()
+        labels = [plans[i].label for i in group]
+        for k, (i, s) in enumerate(zip(group, sessions)):
+            assert s.record is not None
+            if s.record.status == "ok":
+                s.record.extra.setdefault("rounds", {}).update(
+                    {"session": session_id, "interleaved_with": [x for x in labels if x != plans[i].label],
+                     "order": info["order"], "positions": info["positions"][k]})
+            yield i, s.record
 
 
 def record_of(plan: RunPlan, ctx: RunContext, outcome: Outcome) -> RunRecord:

@@ -12,6 +12,7 @@ from typing import Any
 
 from backends.base import PRECISIONS
 from harness.errors import UsageError
+from harness.input_values import InputValue
 
 OUTPUT_KINDS = ("tensor", "image", "video", "audio")
 
@@ -22,14 +23,22 @@ class RunnerSettings:
     seconds of steady state, a cap so a slow model cannot hold the suite hostage."""
 
     warmup: int = 10
-    min_iterations: int = 64
-    min_duration_s: float = 2.0
-    max_duration_s: float = 60.0
+    min_iterations: int = 64  # per round
+    min_duration_s: float = 1.0  # per round
+    max_duration_s: float = 60.0  # per round
     timeout_s: float = 900.0
     fresh_inputs: bool = False
     threads: int | None = None
     cooldown_s: float = 0.0
     idle_s: float = 1.0
+    # Rounds: each a re-warm of ``rewarm`` calls (default a fifth of warmup) and a full timed window;
+    # ``interleave`` runs the rounds of a suite's plans of one model and backend in turn (harness.rounds).
+    rounds: int = 5
+    rewarm: int | None = None
+    interleave: bool = True
+
+    def rewarm_iterations(self) -> int:
+        return self.rewarm if self.rewarm is not None else max(1, self.warmup // 5)
 
     def merged(self, overrides: dict[str, Any]) -> RunnerSettings:
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -54,6 +63,7 @@ class ModelSpec:
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     output_kinds: dict[str, str] = field(default_factory=dict)
     variants: dict[str, str] = field(default_factory=dict)  # precision -> prebuilt file
+    input_values: dict[str, InputValue] = field(default_factory=dict)  # inputs fixed by the user (harness.input_values)
 
 
 @dataclass(frozen=True)
@@ -136,10 +146,16 @@ def _runner_settings(raw: Any, chk: _Checker, key: str) -> RunnerSettings:
             raise chk.fail(f"{key}.{k}", "a non-negative number (seconds)", v)
         values[k] = v
     settings = RunnerSettings().merged(values)
+    _check_rounds(settings, chk, key)
     if settings.max_duration_s < settings.min_duration_s:
         raise chk.fail(f"{key}.max_duration_s", f"at least min_duration_s ({settings.min_duration_s})",
                        settings.max_duration_s)
     return settings
+
+
+def _check_rounds(settings: RunnerSettings, chk: _Checker, key: str) -> None:
+    if settings.rounds < 1:
+        raise chk.fail(f"{key}.rounds", "at least 1 round (5 or more for an interval between rounds)", settings.rounds)
 
 
 def _data_settings(raw: Any, chk: _Checker, key: str) -> DataSettings:
@@ -161,9 +177,7 @@ def _model(raw: Any, chk: _Checker, key: str, base: Path) -> ModelSpec:
     sources = [k for k in ("zoo", "path", "variants") if k in raw]
     if len(sources) != 1:
         raise chk.fail(key, "exactly one of 'zoo', 'path' or 'variants'", sorted(raw))
-    inputs = {}
-    for name, shape in chk.mapping(raw.get("inputs", {}), f"{key}.inputs").items():
-        inputs[name] = chk.shape(shape, f"{key}.inputs.{name}")
+    inputs, values = _model_inputs(raw.get("inputs", {}), chk, f"{key}.inputs", base)
     outputs = chk.mapping(raw.get("outputs", {}), f"{key}.outputs")
     for name, kind in outputs.items():
         if kind not in OUTPUT_KINDS:
@@ -184,10 +198,12 @@ def _model(raw: Any, chk: _Checker, key: str, base: Path) -> ModelSpec:
 
         if raw["zoo"] not in zoo.names():
             raise chk.fail(f"{key}.zoo", f"a zoo model ({', '.join(zoo.names())})", raw["zoo"])
-        return ModelSpec(name=raw.get("name", raw["zoo"]), zoo=raw["zoo"], input_shapes=inputs, output_kinds=outputs)
+        return ModelSpec(name=raw.get("name", raw["zoo"]), zoo=raw["zoo"], input_shapes=inputs, output_kinds=outputs,
+                         input_values=values)
     if "path" in raw:
         path = resolve(raw["path"], f"{key}.path")
-        return ModelSpec(name=raw.get("name", Path(path).stem), path=path, input_shapes=inputs, output_kinds=outputs)
+        return ModelSpec(name=raw.get("name", Path(path).stem), path=path, input_shapes=inputs, output_kinds=outputs,
+                         input_values=values)
     variants = chk.mapping(raw["variants"], f"{key}.variants")
     for precision in variants:
         if precision not in PRECISIONS:
@@ -198,7 +214,48 @@ def _model(raw: Any, chk: _Checker, key: str, base: Path) -> ModelSpec:
     if "name" not in raw:
         raise chk.fail(f"{key}.name", "a name for a model declared by its variants", None)
     files = {p: resolve(f, f"{key}.variants.{p}") for p, f in variants.items()}
-    return ModelSpec(name=raw["name"], variants=files, input_shapes=inputs, output_kinds=outputs)
+    return ModelSpec(name=raw["name"], variants=files, input_shapes=inputs, output_kinds=outputs,
+                     input_values=values)
+
+
+def _model_inputs(raw: Any, chk: _Checker, key: str,
+                  base: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, InputValue]]:
+    """``inputs:`` of a model: NAME: SHAPE as before, or NAME: {shape, value | file | range}."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    values: dict[str, InputValue] = {}
+    for name, entry in chk.mapping(raw, key).items():
+        if not isinstance(entry, dict):
+            shapes[name] = chk.shape(entry, f"{key}.{name}")
+            continue
+        chk.keys(entry, f"{key}.{name}", {"shape", "value", "file", "range"})
+        if "shape" in entry:
+            shapes[name] = chk.shape(entry["shape"], f"{key}.{name}.shape")
+        given = [k for k in ("value", "file", "range") if k in entry]
+        if len(given) > 1:
+            raise chk.fail(f"{key}.{name}", "at most one of 'value', 'file' or 'range'", sorted(entry))
+        if given:
+            values[name] = _input_value(name, given[0], entry[given[0]], chk, f"{key}.{name}.{given[0]}", base)
+    return shapes, values
+
+
+def _input_value(name: str, kind: str, raw: Any, chk: _Checker, key: str, base: Path) -> InputValue:
+    where = f"{chk.source}: at '{key}'"
+    if kind == "value":
+        if not isinstance(raw, (int, float, bool)):
+            raise chk.fail(key, "a number or true/false (use 'file:' for an array)", raw)
+        return InputValue(name, "constant", value=raw, origin=where)
+    if kind == "file":
+        if not isinstance(raw, str) or not raw.lower().endswith(".npy"):
+            raise chk.fail(key, "a path to a .npy file", raw)
+        path = Path(raw) if Path(raw).is_absolute() else base / raw
+        if not path.is_file():
+            raise chk.fail(key, "an existing .npy file (relative paths are read from the suite's folder)", raw)
+        return InputValue(name, "file", path=str(path), origin=where)
+    ok = (isinstance(raw, list) and len(raw) == 2
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw) and raw[0] <= raw[1])
+    if not ok:
+        raise chk.fail(key, "[lo, hi]: two numbers with lo <= hi", raw)
+    return InputValue(name, "range", low=raw[0], high=raw[1], origin=where)
 
 
 def _named(raw: Any, chk: _Checker, key: str, options_key: str | None) -> tuple[str, dict[str, Any]]:

@@ -213,9 +213,77 @@ class TelemetryTracker(Tracker):
         if not self.windows:
             return Figures()
         last = self.windows[-1]
-        return Figures(groups={"power": last.power, "thermal": last.thermal},
+        warnings = list(dict.fromkeys(w for r in self.windows for w in r.warnings))
+        return Figures(groups={"power": combine_power([r.power for r in self.windows]),
+                               "thermal": combine_thermal([r.thermal for r in self.windows])},
                        samples={"telemetry": last.samples}, extra={"telemetry_sources": last.sources},
-                       warnings=list(last.warnings))
+                       warnings=warnings)
+
+
+def combine_power(windows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The power group over every timed window (rounds): energies and durations add up, the mean is
+    energy over time, the peak the highest peak; per inference over all the windows' inferences."""
+    last = dict(windows[-1])
+    if len(windows) == 1 or any(w.get("energy_j") is None or not w.get("window_s") for w in windows):
+        return last  # one window, or a window without a figure: the last window's group says why
+    energy_j = sum(w["energy_j"] for w in windows)
+    window_s = sum(w["window_s"] for w in windows)
+    n = sum(int(w.get("window_inferences") or 0) for w in windows)
+    mean_w = energy_j / window_s
+    idle_w = last.get("idle_w")
+    last.update(
+        energy_j=energy_j, window_s=window_s, mean_w=mean_w, window_inferences=n, windows=len(windows),
+        peak_w=max(w["peak_w"] for w in windows if w.get("peak_w") is not None),
+        energy_per_inference_mj=energy_j / n * 1000 if n > 0 else None,
+        coverage=min(w.get("coverage", 1.0) for w in windows),
+        net_w=None if idle_w is None else round(mean_w - idle_w, 9),
+        net_energy_per_inference_mj=None if idle_w is None or n <= 0 else round(
+            (energy_j - idle_w * window_s) / n * 1000, 9),
+    )
+    return last
+
+
+def combine_thermal(windows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Thermal state over the rounds: start of the first window, end of the last, throttled if any was."""
+    out = dict(windows[-1])
+    if len(windows) == 1:
+        return out
+    out["start_c"] = windows[0].get("start_c")
+    flags = [w.get("throttled") for w in windows]
+    if any(f is True for f in flags):
+        out["throttled"] = True
+        out["evidence"] = [e for w in windows for e in (w.get("evidence") or [])] or out.get("evidence")
+    return out
+
+
+class StabilityTracker(Tracker):
+    """What perturbs timing on this machine: governor, boost, load and busy processes at the start
+    (``devices.stability.snapshot``), and hypervisor steal time over each timed window."""
+
+    def __init__(self, busy_interval_s: float = 0.2) -> None:
+        self.busy_interval_s = busy_interval_s
+        self.at_start: dict[str, Any] = {}
+        self.windows: list[dict[str, Any]] = []
+
+    def start(self, target: Target) -> None:
+        from devices import stability
+
+        super().start(target)
+        self.at_start = stability.snapshot(self.busy_interval_s)
+        self._window = stability.StabilityTracker()
+
+    def window_open(self) -> None:
+        self._window.start()
+
+    def window_close(self, window_ns: tuple[int, int], n_inferences: int) -> None:
+        self.windows.append(self._window.stop())
+
+    def stop(self, result: PhaseResult | None) -> Figures:
+        from devices import stability
+
+        group, warnings = stability.summarize(self.windows, self.at_start)
+        group["steal_pct_per_window"] = [w.get("steal_pct") for w in self.windows]
+        return Figures(extra={"stability": group}, warnings=warnings)
 
 
 def default_trackers(telemetry: Any, runner: Any, device_options: dict[str, Any],
@@ -226,4 +294,5 @@ def default_trackers(telemetry: Any, runner: Any, device_options: dict[str, Any]
     trackers.append(CooldownTracker(runner.cooldown_s, threshold_c, telemetry))
     if telemetry is not None:
         trackers.append(TelemetryTracker(telemetry, runner.idle_s))
+    trackers.append(StabilityTracker())
     return trackers

@@ -97,11 +97,13 @@ def latency_bars(records: Sequence[RunRecord], salt: str) -> Chart:
         p50 = np.array([rec.p50(r) for r in ok], dtype=float)
         lo, hi = [], []
         for r, m in zip(ok, p50):
-            ci = rec.median_ci(r)
-            lo.append(m - ci[0] if ci else 0.0)
-            hi.append(ci[1] - m if ci else 0.0)
+            # The between-round interval when the run has rounds (it is centred on the mean of round
+            # medians, so the median may sit near an end: bars are clipped at 0).
+            ci = rec.rounds_ci(r) or rec.median_ci(r)
+            lo.append(max(0.0, m - ci[0]) if ci else 0.0)
+            hi.append(max(0.0, ci[1] - m) if ci else 0.0)
         ax.barh(y, p50, color=[colors[r.backend.get("name", "?")] for r in ok], alpha=0.85, height=0.6,
-                xerr=[lo, hi], error_kw={"ecolor": "#333", "capsize": 3, "lw": 1}, label="p50 (95% CI of median)")
+                xerr=[lo, hi], error_kw={"ecolor": "#333", "capsize": 3, "lw": 1}, label="p50 (95% interval)")
         shown_unreliable = shown_valid = False
         for yi, r in zip(y, ok):
             lat = r.latency_ms or {}

@@ -63,3 +63,12 @@ def reduction(base: float | None, value: float | None) -> str:
 
 def short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+
+
+def ratio_interval(ratio: float | None, ci: tuple[float, float] | list[float] | None) -> str:
+    """``1.31× [1.24–1.39]``: a ratio with its 95% interval (``n/a`` without a ratio)."""
+    if ratio is None:
+        return "n/a"
+    if not ci or num(ci[0]) is None or num(ci[1]) is None:
+        return f"{ratio:.2f}×"
+    return f"{ratio:.2f}× [{float(ci[0]):.2f}–{float(ci[1]):.2f}]"

@@ -128,7 +128,11 @@ def _latency_cells(r: RunRecord, footnotes: set[str]) -> dict[str, Cell]:
         out["p50"] = na(lat.get("reason") or "no latency measured")
     else:
         ci = rec.median_ci(r)
-        if ci:
+        rounds_ci = rec.rounds_ci(r)
+        if rounds_ci:
+            out["p50"] = Cell(fmt.ms(p50), value=p50, sub=f"[{fmt.sig(rounds_ci[0])}–{fmt.sig(rounds_ci[1])}]",
+                              note=f"median of {lat.get('rounds')} round medians with the between-round 95% interval")
+        elif ci:
             out["p50"] = Cell(fmt.ms(p50), note="p50 with the 95% confidence interval of the median", value=p50,
                               sub=f"[{fmt.sig(ci[0])}–{fmt.sig(ci[1])}]")
         else:
@@ -169,8 +173,12 @@ def _row(r: RunRecord, group: list[RunRecord], footnotes: set[str]) -> MatrixRow
         c["speedup"] = Cell("baseline", note="fp32 on this backend is the reference")
     else:
         ratio = (rec.p50(base) or 0) / (rec.p50(r) or float("inf"))
-        text = fmt.speedup(rec.p50(base), rec.p50(r))
-        cls = "good" if ratio > 1.005 else ("bad" if ratio < 0.995 else "")
+        text = rec.speedup_text(base, r)
+        interval = rec.speedup_interval(base, r)
+        if interval is not None:  # colour only what the interval shows clearly
+            cls = "good" if interval[1] > 1.0 else ("bad" if interval[2] < 1.0 else "")
+        else:
+            cls = "good" if ratio > 1.005 else ("bad" if ratio < 0.995 else "")
         c["speedup"] = Cell(text, cls=cls, value=ratio, sub=where.strip() or None)
     mem = r.memory or {}
     peak = fmt.num(mem.get("peak_rss_bytes"))
@@ -449,7 +457,8 @@ def comparison_rows(comparison: Any) -> list[CompareRow]:
         else:
             p50_text, change = "n/a", "n/a"
         ci = row.median_ratio_ci95
-        ratio_ci = f"×{row.median_ratio:.3f} [{ci[0]:.3f}–{ci[1]:.3f}]" if ci and row.median_ratio else (
+        method = f" ({row.ratio_method})" if getattr(row, "ratio_method", None) else ""
+        ratio_ci = fmt.ratio_interval(row.median_ratio, ci) + method if ci and row.median_ratio else (
             "n/a (no samples on both sides)" if row.state == "matched" else "n/a")
         p_value = (f"{row.mwu_p:.2g}" if row.mwu_p is not None else
                    ("n/a (no samples on both sides)" if row.state == "matched" else "n/a"))

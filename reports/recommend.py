@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from reports import fmt
+from results.compare import interleaved
 from results.schema import RunRecord
+from results.stats import rounds_ratio
 
 DEFAULT_SQNR_FLOOR_DB = 20.0  # end-to-end int8 floors seen in practice are 15–20 dB (reference/quality.md)
 REFERENCE_PRECISION = "fp32"
@@ -29,13 +31,17 @@ def rules_text(sqnr_floor_db: float, floor_source: str) -> list[str]:
         "A run that fails any of its quality gates is not recommended.",
         f"Fidelity floor: SQNR ≥ {sqnr_floor_db:g} dB against fp32 ({floor_source}); "
         "a reduced-precision run below it is not recommended.",
-        "A reduced-precision run whose median latency is higher than fp32 on the same backend, beyond both "
-        "medians' 95% confidence intervals, is not recommended: it gives up fidelity and buys no speed.",
-        "A reduced-precision run that is not clearly faster than fp32 on the same backend (confidence "
-        "intervals overlap), has no quality score yet, or was measured while the device throttled, is at most "
+        "Speed is compared as a ratio of medians with its 95% interval, from rounds paired by index when the runs "
+        "were interleaved (else from the two runs' rounds, else from the overlap of the medians' CIs for runs "
+        "without rounds).",
+        "A reduced-precision run clearly slower than fp32 on the same backend (the whole interval of the ratio "
+        "is on the slow side) is not recommended: it gives up fidelity and buys no speed.",
+        "A reduced-precision run that is not clearly faster than fp32 on the same backend (the interval of the "
+        "ratio includes 1), has no quality score yet, was measured while the device throttled, or was timed on "
+        "generated inputs that steer data-dependent control flow (If/Loop), is at most feasible.",
+        "Of the rest, the lowest median latency is recommended; when another is not clearly slower than the "
+        "fastest, the smaller peak memory wins, then the smaller artifact. Everything else that passes is "
         "feasible.",
-        "Of the rest, the lowest median latency is recommended; when another's median CI overlaps the fastest, "
-        "the smaller peak memory wins, then the smaller artifact. Everything else that passes is feasible.",
     ]
 
 
@@ -95,6 +101,14 @@ def median_ci(record: RunRecord) -> tuple[float, float] | None:
     return None
 
 
+def rounds_ci(record: RunRecord) -> tuple[float, float] | None:
+    """The between-round 95% interval of the median (``latency_ms.p50_ci95``), for runs measured in rounds."""
+    ci = (record.latency_ms or {}).get("p50_ci95")
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and fmt.num(ci[0]) is not None and fmt.num(ci[1]) is not None:
+        return float(ci[0]), float(ci[1])
+    return None
+
+
 def peak_rss(record: RunRecord) -> float | None:
     return fmt.num((record.memory or {}).get("peak_rss_bytes"))
 
@@ -106,6 +120,17 @@ def sqnr(record: RunRecord) -> float | None:
 def throttled(record: RunRecord) -> bool | None:
     value = (record.thermal or {}).get("throttled")
     return value if isinstance(value, bool) else None
+
+
+def control_flow_note(record: RunRecord) -> str | None:
+    """"If node 'pick' on sr" when the run was timed on generated data that decides its control flow."""
+    flow = (record.extra or {}).get("control_flow") or {}
+    generated = set(flow.get("on_generated") or [])
+    hits = [n for n in flow.get("nodes") or [] if generated & set(n.get("depends_on") or [])]
+    if not hits:
+        return None
+    return "; ".join(f"{n.get('op')} node '{n.get('node')}' on {', '.join(sorted(generated & set(n['depends_on'])))}"
+                     for n in hits[:3])
 
 
 def failed_gates(record: RunRecord) -> list[str]:
@@ -141,7 +166,34 @@ def baseline(record: RunRecord, group: Iterable[RunRecord]) -> RunRecord | None:
     return min(pool, key=lambda r: p50(r) or float("inf")) if pool else None
 
 
+def speedup_interval(base: RunRecord, record: RunRecord) -> tuple[float, float, float] | None:
+    """(speed-up of ``record`` over ``base``, lo, hi): base p50 / record p50 with its 95% interval from
+    rounds (paired by index when the two were interleaved in one session), or None without rounds."""
+    got = rounds_ratio(base.latency_ms, record.latency_ms, interleaved(base, record))
+    if got is None:
+        return None
+    ratio, lo, hi = got  # record / base
+    return 1.0 / ratio, 1.0 / hi, 1.0 / lo
+
+
+def speedup_text(base: RunRecord, record: RunRecord) -> str:
+    """"1.31× faster [1.24–1.39]": the speed-up with its interval when rounds give one."""
+    text = fmt.speedup(p50(base), p50(record))
+    got = speedup_interval(base, record)
+    if got is None or text == "n/a":
+        return text
+    s, lo, hi = got
+    if s >= 1:
+        return f"{text} [{lo:.2f}–{hi:.2f}]"
+    return f"{text} [{1 / hi:.2f}–{1 / lo:.2f}]"
+
+
 def _ci_overlap(a: RunRecord, b: RunRecord) -> bool | None:
+    """Whether the two speeds are indistinguishable: the ratio's interval includes 1 (runs with rounds),
+    else the medians' within-window CIs overlap (older runs)."""
+    got = speedup_interval(a, b)
+    if got is not None:
+        return got[1] <= 1.0 <= got[2]
     ca, cb = median_ci(a), median_ci(b)
     if ca is None or cb is None:
         return None
@@ -170,7 +222,7 @@ def _facts(record: RunRecord, base: RunRecord | None) -> list[str]:
     is_ref = record.precision == REFERENCE_PRECISION
     if base is not None and not (is_ref and base.run_id == record.run_id):
         where = "" if base.backend.get("name") == record.backend.get("name") else f" on {base.backend.get('name')}"
-        facts.append(f"{fmt.speedup(p50(base), p50(record))} than fp32{where}")
+        facts.append(f"{speedup_text(base, record)} than fp32{where}")
         size = fmt.reduction(fmt.num(base.artifact_bytes), fmt.num(record.artifact_bytes))
         if size != "n/a":
             facts.append(size)
@@ -222,15 +274,21 @@ def rank_group(records: list[RunRecord], sqnr_floor_db: float) -> list[Verdict]:
             assert bp is not None and rp is not None
             overlap = _ci_overlap(r, same_backend_base)
             if rp > bp and overlap is not True:
-                v.reason = (f"{fmt.speedup(bp, rp)} than fp32 on the same backend: quantization costs "
+                v.reason = (f"{speedup_text(same_backend_base, r)} than fp32 on the same backend: quantization costs "
                             f"time here, not saves it; " + ", ".join(facts[1:]))
                 continue
             if rp >= bp or overlap:
-                v.caveats.append("not clearly faster than fp32 on the same backend (median CIs overlap)")
+                how = ("the interval of the speed-up includes 1" if speedup_interval(same_backend_base, r)
+                       else "median CIs overlap")
+                v.caveats.append(f"not clearly faster than fp32 on the same backend ({how})")
         if not is_ref and sqnr(r) is None:
             v.caveats.append("quality not scored yet, so its fidelity is unknown")
         if throttled(r):
             v.caveats.append("measured while the device throttled; re-run cooler before trusting the speed")
+        flow = control_flow_note(r)
+        if flow:
+            v.caveats.append(f"timed on generated inputs that steer its control flow ({flow}): the timed path may "
+                             "not be the one users take")
         v.reason = ", ".join(facts)
         candidates.append(r)
         v.rank = FEASIBLE

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterable
 
 from reports import fmt
+from reports.recommend import control_flow_note
 from results.schema import RunRecord
 
 # (key, header, align, priority): lower priority survives longer on narrow terminals.
@@ -35,6 +36,8 @@ def _cells(r: RunRecord) -> dict[str, str]:
     tput = fmt.num(r.throughput_ips)
     peak = fmt.num((r.memory or {}).get("peak_rss_bytes"))
     status = r.status if r.status == "ok" else f"{r.status}: {r.reason or 'no reason recorded'}"
+    if r.status == "ok" and control_flow_note(r):
+        status = "ok ‡"  # timed on generated inputs that steer control flow (footnote)
     return {
         "run_id": r.run_id,
         "model": str(r.model.get("name", "?")),
@@ -94,6 +97,11 @@ def summary_table(records: Iterable[RunRecord], width: int | None = None, with_i
         lines.append(sep.join(f"{fmt.short(r[k], w[k]):{a}{w[k]}}" for k, _, a, _ in cols).rstrip())
     if any(r["p99"].startswith("~") for r in rows) and any(k == "p99" for k, *_ in cols):
         lines.append("~ p99 from fewer samples than it needs (662): indicative only; run longer for a valid tail")
+    flagged = [r for r in records if r.status == "ok" and control_flow_note(r)]
+    if flagged:
+        lines.append("‡ timed on generated inputs that steer data-dependent control flow "
+                     f"({control_flow_note(flagged[0])}): the timed path may not be the one users take; "
+                     "fix them with --input NAME=VALUE")
     return "\n".join(lines)
 
 

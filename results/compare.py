@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from results.schema import RunRecord
-from results.stats import MIN_SAMPLES
+from results.stats import MIN_SAMPLES, rounds_ratio
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_BOOTSTRAP = 2000
@@ -266,6 +266,22 @@ def bootstrap_ratio_ci(
     return float(lo), float(hi)
 
 
+def interleaved(a: RunRecord, b: RunRecord) -> bool:
+    """Whether two runs were measured round by round in one session (so rounds pair by index)."""
+    sa = ((a.extra or {}).get("rounds") or {}).get("session")
+    sb = ((b.extra or {}).get("rounds") or {}).get("session")
+    return bool(sa) and sa == sb
+
+
+def _rounds_ratio(base: RunRecord, new: RunRecord) -> tuple[float, tuple[float, float], str] | None:
+    """(p50 ratio new/base, its 95% interval, method) from the two runs' round medians, or None."""
+    paired = interleaved(base, new)
+    got = rounds_ratio(base.latency_ms, new.latency_ms, paired)
+    if got is None:
+        return None
+    return got[0], (got[1], got[2]), "paired rounds" if paired else "rounds"
+
+
 # -- matching -----------------------------------------------------------------------------------
 
 def _key(record: RunRecord, with_device: bool) -> tuple[str, ...]:
@@ -313,6 +329,9 @@ class ConfigComparison:
     mwu_p: float | None = None
     median_ratio: float | None = None
     median_ratio_ci95: tuple[float, float] | None = None
+    # How the ratio and its interval were made: "paired rounds" (interleaved in one session),
+    # "rounds" (two separate runs' round medians) or "bootstrap of samples" (runs without rounds).
+    ratio_method: str | None = None
     verdict: str = "n/a"  # regression | improvement | no significant change | mixed | n/a
     reasons: list[str] = field(default_factory=list)
     set_aside: int = 0  # older runs of the same configuration not compared
@@ -384,7 +403,12 @@ def _compare_metric(metric: Metric, base_rec: RunRecord, new_rec: RunRecord, bas
     worse = (new > base) if metric.higher_is_worse else (new < base)
     better = (new < base) if metric.higher_is_worse else (new > base)
     need = MIN_SAMPLES.get(metric.sample_stat or "", 0)
-    if metric.sample_stat and base_s and new_s and min(len(base_s), len(new_s)) < need:
+    by_rounds = _rounds_ratio(base_rec, new_rec) if metric.sample_stat == "p50" else None
+    if by_rounds is not None:
+        # Rounds capture the drift between windows that per-sample tests cannot see: they decide.
+        md.ratio_ci95 = by_rounds[1]
+        md.significant = md.ratio_ci95[0] > 1.0 or md.ratio_ci95[1] < 1.0
+    elif metric.sample_stat and base_s and new_s and min(len(base_s), len(new_s)) < need:
         # A tail percentile from too few samples is itself unreliable; so is any test of its change.
         md.significant = False
         md.note = (f"{metric.name} from too few samples (needs ≥{need}, have {min(len(base_s), len(new_s))}): "
@@ -490,10 +514,15 @@ def compare(
             continue
         bs = _latency_samples(b_rec.samples or base_samples.get(b_rec.run_id))
         ns = _latency_samples(n_rec.samples or new_samples.get(n_rec.run_id))
+        by_rounds = _rounds_ratio(b_rec, n_rec)
         if bs and ns:
             row.mwu_p = mann_whitney_p(bs, ns)
+        if by_rounds is not None:
+            (row.median_ratio, row.median_ratio_ci95), row.ratio_method = by_rounds[:2], by_rounds[2]
+        elif bs and ns:
             row.median_ratio = float(np.median(ns) / np.median(bs)) if np.median(bs) > 0 else None
             row.median_ratio_ci95 = bootstrap_ratio_ci(bs, ns, "p50", n_boot=n_boot, seed=seed)
+            row.ratio_method = "bootstrap of samples"
         else:
             row.reasons.append("no per-iteration latency samples on both sides: deltas shown without a test")
         for name in metric_names:

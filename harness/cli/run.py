@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib", metavar="DIR", help="calibration samples: a folder of .npy/.npz files")
     p.add_argument("--shape", action="append", metavar="INPUT=1x3x224x224", default=[],
                    help="fix an input's dynamic dims (repeatable)")
+    p.add_argument("--input", action="append", metavar="NAME=VALUE", default=[], dest="inputs",
+                   help="fix an input for timing, evaluation and calibration: a number, true/false, or a .npy "
+                   "file (repeatable), e.g. --input sr=16000")
+    p.add_argument("--rounds", type=int, metavar="N",
+                   help="timed rounds per run (default 5; each a re-warm and a full window, interleaved across "
+                   "the precisions of a model and backend)")
     p.add_argument("--warmup", type=int, metavar="N")
     p.add_argument("--min-iterations", type=int, metavar="N")
     p.add_argument("--min-duration", type=float, metavar="S")
@@ -119,12 +124,25 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "timeout_s": args.timeout,
         "fresh_inputs": args.fresh_inputs,
+        "rounds": args.rounds,
     }
 
 
-def run_command(args: argparse.Namespace) -> int:
+def _suite_for_run(args: argparse.Namespace):
+    """The suite with the command line's --input, --calib, --evaluation applied (and --rounds checked)."""
     import dataclasses
 
+    if args.rounds is not None and args.rounds < 1:
+        raise UsageError(f"--rounds must be at least 1 (5 or more for an interval between rounds), found {args.rounds}")
+    suite = _with_inputs(_suite_from_args(args), args.inputs)
+    if args.calib:
+        suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, calibration_dir=args.calib))
+    if args.evaluation is not None:
+        suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, evaluation=args.evaluation))
+    return suite
+
+
+def run_command(args: argparse.Namespace) -> int:
     from devices.environment import capture_environment
     from devices.profiles import DeviceError, resolve
     from devices.telemetry import Telemetry
@@ -136,11 +154,7 @@ def run_command(args: argparse.Namespace) -> int:
     for name, value in _overrides(args).items():
         if value is not None and not isinstance(value, bool) and value < 0:
             raise UsageError(f"--{name.replace('_s', '').replace('_', '-')} must not be negative, found {value}")
-    suite = _suite_from_args(args)
-    if args.calib:
-        suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, calibration_dir=args.calib))
-    if args.evaluation is not None:
-        suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, evaluation=args.evaluation))
+    suite = _suite_for_run(args)
     try:
         profile = resolve(args.device or "host")
     except DeviceError as exc:
@@ -151,7 +165,8 @@ def run_command(args: argparse.Namespace) -> int:
     # Every model file is checked before the first run: a typo should not surface an hour in.
     for spec in suite.models:
         for precision in spec.variants or ["fp32"]:
-            model_source(spec, precision, out / "cache" / "zoo")
+            source = model_source(spec, precision, out / "cache" / "zoo")
+            _check_inputs(spec, source)
     plans += pipeline_plans(suite, profile, _overrides(args), out)
     context = RunContext(out_dir=out, environment=capture_environment(__version__),
                          device={"name": profile.name, **profile.facts()}, telemetry=Telemetry.for_profile(profile),
@@ -194,20 +209,65 @@ def _print_runs(records: list, args: argparse.Namespace, out: Path) -> None:
 
 
 def _run_all(plans: list, context: Any, store: Any, records: list, show: bool) -> None:
-    """Run and save each plan in turn; ``records`` holds what finished (also when interrupted)."""
+    """Run and save each plan (rounds interleaved within a model and backend; pipelines one after
+    another); ``records`` holds what finished (also when interrupted)."""
     from harness.pipeline_run import run_pipeline_plan
-    from harness.runner import run_plan
+    from harness.runner import run_plans
 
-    for i, plan in enumerate(plans, 1):
+    n = len(plans)
+    singles = [i for i, p in enumerate(plans) if not hasattr(p, "pipeline")]
+    pipelines = [i for i, p in enumerate(plans) if hasattr(p, "pipeline")]
+
+    def on_start(k: int, plan: Any) -> None:
         if show:
-            print(f"[{i}/{len(plans)}] {plan.label} …", file=sys.stderr, flush=True)
-        started = time.monotonic()
-        record = run_pipeline_plan(plan, context) if hasattr(plan, "pipeline") else run_plan(plan, context)
+            print(f"[{singles[k] + 1}/{n}] {plan.label} …", file=sys.stderr, flush=True)
+
+    def keep(i: int, record: Any) -> None:
         store.save(record)
         records.append(record)
         if show:
-            print(f"[{i}/{len(plans)}] {plan.label}: {_one_line(record)} ({time.monotonic() - started:.0f} s)",
-                  file=sys.stderr, flush=True)
+            print(f"[{i + 1}/{n}] {plans[i].label}: {_one_line(record)}", file=sys.stderr, flush=True)
+
+    for k, record in run_plans([plans[i] for i in singles], context, on_start):
+        keep(singles[k], record)
+    for i in pipelines:
+        if show:
+            print(f"[{i + 1}/{n}] {plans[i].label} …", file=sys.stderr, flush=True)
+        keep(i, run_pipeline_plan(plans[i], context))
+
+
+def _with_inputs(suite, items: list[str]):
+    """The suite with every --input applied to each of its models (the command line wins)."""
+    import dataclasses
+
+    from harness.input_values import parse_cli_input
+
+    if not items:
+        return suite
+    values = {}
+    for item in items:
+        v = parse_cli_input(item)
+        if v.name in values:
+            raise UsageError(f"--input {v.name}=… is given twice; keep one")
+        values[v.name] = v
+    models = [dataclasses.replace(m, input_values={**m.input_values, **values}) for m in suite.models]
+    return dataclasses.replace(suite, models=models)
+
+
+def _check_inputs(spec, source) -> None:
+    """Fixed inputs checked against the model's own inputs before anything runs (ONNX files; other
+    formats are checked when the run loads the model)."""
+    if not spec.input_values or source.format != "onnx":
+        return
+    from backends.base import TensorSpec, onnx_io_specs
+    from harness.input_values import check_values
+
+    specs = [TensorSpec(s.name, tuple(spec.input_shapes.get(s.name, s.shape)), s.dtype, s.layout)
+             for s in onnx_io_specs(source.path)[0]]
+    try:
+        check_values(spec.input_values, specs)
+    except UsageError as exc:
+        raise UsageError(f"model {spec.name}: {exc}") from None
 
 
 def pipeline_plans(suite, profile, overrides: dict[str, Any], out: Path) -> list:
@@ -233,7 +293,10 @@ def _one_line(record) -> str:
 
         return pipeline_line(record)
     lat = record.latency_ms or {}
-    return f"ok, p50 {lat.get('p50', float('nan')):.2f} ms over {lat.get('n')} iterations"
+    ci = lat.get("p50_ci95")
+    interval = f" [{ci[0]:.3g}–{ci[1]:.3g}]" if ci else ""
+    return (f"ok, p50 {lat.get('p50', float('nan')):.3g} ms{interval} over {lat.get('rounds', 1)} round(s), "
+            f"{lat.get('n')} iterations")
 
 
 def _write_report(records: list, path: Path, store_file: Path) -> None:

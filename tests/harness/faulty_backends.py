@@ -37,3 +37,21 @@ class SegfaultingBackend(NullBackend):
         import ctypes
 
         ctypes.string_at(0)
+
+
+class Fp16AbortsInSecondRound(NullBackend):
+    """Runs fp32 fine; as fp16 it aborts after 30 calls (warm-up 2 + a 20-iteration round + re-warm: inside
+    round 2), so a crash in the middle of interleaved rounds can be checked."""
+
+    name = ""
+
+    def prepare(self, model, variant, calibration, cache_dir):
+        self._crash_after = 30 if variant.precision == "fp16" else None
+        self._calls = 0
+        return super().prepare(model, variant, calibration, cache_dir)
+
+    def infer(self, feeds):
+        self._calls += 1
+        if self._crash_after is not None and self._calls > self._crash_after:
+            os.abort()
+        return super().infer(feeds)

@@ -21,7 +21,7 @@ def test_stop_rule_needs_iterations_and_duration():
 
 # -- the phases in this process, against the null backend -----------------------------------------------
 
-QUICK = RunnerSettings(warmup=2, min_iterations=7, min_duration_s=0.0, max_duration_s=5.0, idle_s=0.0)
+QUICK = RunnerSettings(warmup=2, min_iterations=7, min_duration_s=0.0, max_duration_s=5.0, idle_s=0.0, rounds=1)
 
 
 class Recorder:
@@ -38,6 +38,10 @@ class Recorder:
 
     def window_close(self, window_ns, n_inferences):
         self.heard.append(("close", n_inferences))
+
+    def round_ready(self, index):
+        self.heard.append(("round", index))
+        return index == 1  # as if other plans ran before round 1
 
 
 class DeployedBackend(NullBackend):
@@ -58,10 +62,25 @@ def _plan(tiny_onnx, tmp_path, precision="fp32"):
 def test_default_sequence_tells_the_listener_each_phase_in_order(tiny_onnx, tmp_path):
     heard = Recorder()
     result = Phases(_plan(tiny_onnx, tmp_path), NullBackend(), tmp_path, heard).run()
-    assert heard.heard == ["prepare", "load", "first_inference", "warmup", "steady", "open", ("close", 7)]
+    assert heard.heard == ["prepare", "load", "first_inference", "warmup", ("round", 0), "steady", "open",
+                           ("close", 7)]
     assert len(result.windows) == 1 and len(result.windows[0].latency_ns) == 7
     assert result.prepare_s is not None and result.first_inference_ms is not None and result.warmup_iterations == 2
     assert result.quality is None  # evaluation 0: nothing scored
+
+
+def test_rounds_wait_for_their_turn_and_rewarm_before_each_later_window(tiny_onnx, tmp_path):
+    from dataclasses import replace
+
+    heard = Recorder()
+    plan = _plan(tiny_onnx, tmp_path)
+    plan = replace(plan, runner=replace(plan.runner, rounds=3, rewarm=1))
+    result = Phases(plan, NullBackend(), tmp_path, heard).run()
+    window = ["steady", "open", ("close", 7)]
+    assert heard.heard == ["prepare", "load", "first_inference", "warmup", ("round", 0), *window,
+                           ("round", 1), "warmup", *window, ("round", 2), "warmup", *window]
+    assert len(result.windows) == 3
+    assert result.warmup_iterations == 2 + 1 + 1  # the warm-up, then one re-warm call per later round
 
 
 def test_timed_window_repeats_and_times_any_call(tiny_onnx, tmp_path):

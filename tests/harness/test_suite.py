@@ -86,3 +86,11 @@ def test_parse_accepts_plain_mapping():
     suite = parse_suite(yaml.safe_load("models: [{path: m.onnx}]"), "inline")
     assert [b.name for b in suite.backends] == ["onnxruntime"]
     assert [p.name for p in suite.precisions] == ["fp32"]
+
+
+def test_rounds_settings_are_read_and_checked():
+    suite = parse_suite({"models": [{"path": "a.onnx"}], "runner": {"rounds": 7, "rewarm": 2, "interleave": False}})
+    assert (suite.runner.rounds, suite.runner.rewarm_iterations(), suite.runner.interleave) == (7, 2, False)
+    assert parse_suite({"models": [{"path": "a.onnx"}], "runner": {"warmup": 12}}).runner.rewarm_iterations() == 2
+    with pytest.raises(UsageError, match=r"runner.rounds.*at least 1 round"):
+        parse_suite({"models": [{"path": "a.onnx"}], "runner": {"rounds": 0}})

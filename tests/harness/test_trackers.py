@@ -14,7 +14,7 @@ from harness.record import base_record, record_from
 from harness.suite import BackendSpec, DataSettings, ModelSpec, PrecisionSpec, RunnerSettings
 from harness.trackers import Figures, MemoryTracker, Tracker
 
-QUICK = RunnerSettings(warmup=1, min_iterations=5, min_duration_s=0.0, max_duration_s=5.0, idle_s=0.0)
+QUICK = RunnerSettings(warmup=1, min_iterations=5, min_duration_s=0.0, max_duration_s=5.0, idle_s=0.0, rounds=1)
 
 
 class CountingTracker(Tracker):

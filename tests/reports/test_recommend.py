@@ -145,3 +145,60 @@ def test_repeated_runs_of_a_configuration_count_once_newest_ok_first():
     new = make_record(precision="fp32", created_at="2025-02-01T00:00:00+00:00")
     newer_failed = make_record(precision="fp32", status="failed", reason="x", created_at="2025-03-01T00:00:00+00:00")
     assert [r.run_id for r in latest_per_config([old, new, newer_failed])] == [new.run_id]
+
+
+def _with_rounds(record, round_p50, session="s1"):
+    from results.stats import round_median_ci
+
+    record.latency_ms = {**record.latency_ms, "rounds": len(round_p50), "round_p50": list(round_p50),
+                         "p50": sorted(round_p50)[len(round_p50) // 2],
+                         "p50_ci95": list(round_median_ci(round_p50))}
+    record.extra["rounds"] = {"session": session}
+    return record
+
+
+def test_clearly_faster_is_decided_by_the_ratio_interval_of_paired_rounds():
+    drift = [1.0, 1.3, 0.9, 1.25, 1.1]
+    fp32 = _with_rounds(make_record(precision="fp32", p50_ms=10.0), [10 * d for d in drift])
+    int8 = _with_rounds(make_record(precision="int8", p50_ms=7.6, sqnr_db=30.0), [7.6 * d for d in drift])
+    _, v = _verdicts([fp32, int8])
+    best = v[("onnxruntime", "int8")]
+    assert best.rank == RECOMMENDED
+    assert "1.32× faster [1.32–1.32] than fp32" in best.reason
+
+
+def test_a_speed_up_inside_the_noise_of_separate_sessions_is_only_feasible():
+    fp32 = _with_rounds(make_record(precision="fp32", p50_ms=10.0), [10.0, 13.0, 9.0, 12.5, 11.0], "a")
+    int8 = _with_rounds(make_record(precision="int8", p50_ms=9.5, sqnr_db=30.0), [12.0, 9.0, 11.5, 9.5, 10.0], "b")
+    _, v = _verdicts([fp32, int8])
+    assert v[("onnxruntime", "int8")].rank == FEASIBLE
+    assert "interval of the speed-up includes 1" in v[("onnxruntime", "int8")].reason
+
+
+def test_report_shows_the_speed_up_with_its_interval():
+    from reports.model import build
+
+    drift = [1.0, 1.3, 0.9, 1.25, 1.1]
+    fp32 = _with_rounds(make_record(precision="fp32", p50_ms=10.0), [10 * d for d in drift])
+    int8 = _with_rounds(make_record(precision="int8", p50_ms=8.0, sqnr_db=30.0),
+                        [8 * d * f for d, f in zip(drift, [1.0, 1.02, 0.98, 1.01, 0.99])])
+    model = build([fp32, int8])
+    row = next(r for r in model.groups[0].rows if r.precision == "int8")
+    text = row.cells["speedup"].text
+    assert text.startswith("1.26× faster [1.2") and row.cells["speedup"].cls == "good"
+
+
+def test_control_flow_on_generated_inputs_is_a_caveat_in_the_ranking_and_the_table():
+    from reports.table import summary_table
+
+    flow = {"nodes": [{"node": "pick_rate", "op": "If", "depends_on": ["sr"]}], "on_generated": ["sr"]}
+    fp32 = make_record(precision="fp32", p50_ms=10.0)
+    fp32.extra["control_flow"] = flow
+    fixed = make_record(precision="fp32", p50_ms=10.0, model="other")
+    fixed.extra["control_flow"] = {**flow, "on_generated": []}  # sr given with --input: no caveat
+    _, v = _verdicts([fp32])
+    assert v[("onnxruntime", "fp32")].rank == FEASIBLE
+    assert "If node 'pick_rate' on sr" in v[("onnxruntime", "fp32")].reason
+    table = summary_table([fp32, fixed], width=200)
+    assert "ok ‡" in table and "‡ timed on generated inputs" in table
+    assert table.count("‡") == 2  # one row marked, one footnote

@@ -187,3 +187,26 @@ def test_comparison_renders_in_html_and_markdown(tmp_path):
     assert "**REGRESSION**" in md and "p50:5%" in md
     combined = report_html.render(base + new, comparison=result)
     assert 'id="compare"' in combined
+
+
+def test_ratio_interval_text():
+    from reports import fmt
+
+    assert fmt.ratio_interval(1.3125, (1.2449, 1.391)) == "1.31× [1.24–1.39]"
+    assert fmt.ratio_interval(0.9, None) == "0.90×"
+    assert fmt.ratio_interval(None, (1, 2)) == "n/a"
+
+
+def test_comparison_rows_show_the_ratio_with_its_interval_and_method():
+    from reports.model import comparison_rows
+    from results.compare import compare
+    from results.stats import summarize_rounds
+    from tests.reports.conftest import make_record
+
+    drift = [1.0, 1.3, 0.9, 1.25, 1.1]
+    base, new = make_record(precision="fp32"), make_record(precision="fp32")
+    base.latency_ms = summarize_rounds([[10 * d, 10 * d * 1.01, 10 * d * 0.99] for d in drift])
+    new.latency_ms = summarize_rounds([[8 * d, 8 * d * 1.01, 8 * d * 0.99] for d in drift])
+    base.extra["rounds"] = new.extra["rounds"] = {"session": "s"}
+    (row,) = comparison_rows(compare([base], [new]))
+    assert row.ratio_ci == "0.80× [0.80–0.80] (paired rounds)"

@@ -226,3 +226,41 @@ def test_to_dict_is_json_ready():
     result = compare([_record(_draw(95), run_id="b")], [_record(_draw(96), run_id="n")], thresholds="p50:5%")
     d = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert d["thresholds"] == ["p50:5%"] and d["configs"][0]["state"] == "matched"
+
+
+# -- rounds ----------------------------------------------------------------------------------------
+
+def _rounds_record(run_id: str, round_scales: list[float], session: str | None, seed: int) -> RunRecord:
+    from results.stats import summarize_rounds
+
+    rng = np.random.default_rng(seed)
+    rounds = [(s * np.exp(rng.normal(0.0, 0.01, size=100))).tolist() for s in round_scales]
+    rec = _record([v for r in rounds for v in r], run_id=run_id, created_at=f"2025-01-0{seed}T00:00:00+00:00")
+    rec.latency_ms = summarize_rounds(rounds)
+    if session:
+        rec.extra["rounds"] = {"session": session}
+    return rec
+
+
+def test_interleaved_rounds_pair_and_cancel_drift_that_pooled_samples_miss():
+    # The machine drifted by round (x1.0, x1.4, x0.9, x1.3, x1.1); NEW is 10% faster in each round.
+    drift = [1.0, 1.4, 0.9, 1.3, 1.1]
+    base = _rounds_record("b", [10 * d for d in drift], "s1", 1)
+    new = _rounds_record("n", [9 * d for d in drift], "s1", 2)
+    row = compare([base], [new], thresholds="p50:5%").rows[0]
+    assert row.ratio_method == "paired rounds"
+    assert row.median_ratio == pytest.approx(0.9, rel=0.01)
+    assert row.median_ratio_ci95[1] < 1.0
+    assert row.verdict == "improvement"
+
+
+def test_separate_runs_with_drifting_rounds_are_not_called_different():
+    drift = [1.0, 1.4, 0.9, 1.3, 1.1]
+    base = _rounds_record("b", [10 * d for d in drift], "s1", 1)
+    new = _rounds_record("n", [10.5 * d for d in drift[::-1]], "s2", 2)  # another session: unpaired
+    row = compare([base], [new], thresholds="p50:3%").rows[0]
+    assert row.ratio_method == "rounds"
+    lo, hi = row.median_ratio_ci95
+    assert lo < 1.0 < hi
+    p50 = next(m for m in row.metrics if m.metric == "p50")
+    assert p50.significant is False and not p50.regression
