@@ -43,13 +43,29 @@ def checkout_root() -> Path:
 def build_wheel(dest: Path) -> Wheel:
     """``pip wheel`` of this checkout (no dependencies: those come from the board's index or wheelhouse)."""
     root = checkout_root()
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+    # The build backend already here is used when it is new enough (offline); else pip fetches one from its
+    # configured index into an isolated build environment.
+    isolation = [] if _local_backend_ok() else ["--use-pep517"]
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                           *(["--no-build-isolation"] if not isolation else isolation),
                            "--disable-pip-version-check", "-w", str(dest), str(root)],
                           capture_output=True, text=True)
     wheels = sorted(dest.glob("edgebench-*.whl"))
     if done.returncode != 0 or not wheels:
         raise UsageError(f"building a wheel of {root} failed: {done.stderr.strip()[-800:]}")
     return Wheel(wheels[-1], _contents_hash(wheels[-1]), _commit(root))
+
+
+def _local_backend_ok() -> bool:
+    """setuptools >= 77 (SPDX license strings in pyproject.toml) and wheel installed in this Python."""
+    from importlib import metadata
+
+    try:
+        major = int(metadata.version("setuptools").split(".")[0])
+        metadata.version("wheel")
+    except (metadata.PackageNotFoundError, ValueError):
+        return False
+    return major >= 77
 
 
 def _contents_hash(wheel: Path) -> str:
