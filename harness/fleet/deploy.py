@@ -45,9 +45,8 @@ def build_wheel(dest: Path) -> Wheel:
     root = checkout_root()
     # The build backend already here is used when it is new enough (offline); else pip fetches one from its
     # configured index into an isolated build environment.
-    isolation = [] if _local_backend_ok() else ["--use-pep517"]
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                           *(["--no-build-isolation"] if not isolation else isolation),
+    isolation = ["--no-build-isolation"] if _local_backend_ok() else []
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *isolation,
                            "--disable-pip-version-check", "-w", str(dest), str(root)],
                           capture_output=True, text=True)
     wheels = sorted(dest.glob("edgebench-*.whl"))

@@ -15,8 +15,9 @@ import pytest
 from harness.cli import main
 from tests.harness.fleet.conftest import inventory_entry, write_inventory
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("pip") is None or importlib.util.find_spec("setuptools") is None,
-                                reason="building a wheel needs pip and setuptools")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("pip") is None or importlib.util.find_spec("setuptools") is None,
+    reason="building a wheel needs pip and setuptools")
 
 
 def test_deploy_installs_this_checkout_offline_and_is_idempotent(tmp_path, make_sshd, capsys):
