@@ -100,6 +100,13 @@ def test_two_boards_into_one_store_and_resume_repeats_nothing(fleet, capsys):
     text = (fleet["out"] / "edgebench.sqlite").read_bytes()
     assert b"client_key" not in text
 
+    # The cross-device report: grouped by device, the best device × runtime × precision per model.
+    assert main(["report", "--out", str(fleet["out"]), "-o", str(fleet["out"] / "fleet.md")]) == 0
+    md = (fleet["out"] / "fleet.md").read_text()
+    assert "best device × runtime × precision per model" in md
+    assert "## tiny on x86-a" in md and "## tiny on orin-fake" in md
+    capsys.readouterr()
+
     rc = main(["fleet", "run", "--resume", "--inventory", str(fleet["inventory"]), "--out", str(fleet["out"]),
                "--json"])
     again = json.loads(capsys.readouterr().out)
@@ -149,3 +156,33 @@ def test_board_dropped_mid_run_fails_unreachable_others_complete_and_resume_fini
     attempts = {(j["device"], j["label"]): j["attempts"] for j in result["jobs"]}
     assert all(n == 1 for (d, _), n in attempts.items() if d == "x86-a")  # nothing finished was repeated
     assert len(_records(fleet["out"])) == 4
+
+
+def test_a_record_the_board_finished_but_the_controller_never_received_is_recovered_not_rerun(fleet, capsys):
+    """The controller died after the board finished a run and before the record came back: --resume
+    pulls it from the board's store instead of running it again."""
+    import sqlite3
+
+    rc = main(["fleet", "run", str(fleet["suite"]), "--inventory", str(fleet["inventory"]), "--devices", "x86-a",
+               "--out", str(fleet["out"]), "--json"])
+    first = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    lost = first["jobs"][0]
+    db = sqlite3.connect(fleet["out"] / "edgebench.sqlite")
+    with db:  # as if the controller stopped mid-pull: the job still running, its record not here
+        db.execute("DELETE FROM runs WHERE run_id = ?", (lost["run_ids"][0],))
+        db.execute("UPDATE fleet_jobs SET status = 'running', run_ids = '[]' WHERE job_id = ?", (lost["job_id"],))
+    db.close()
+    board_store = fleet["out"].parent / "board-a" / "out" / "edgebench.sqlite"
+    with ResultStore(board_store) as store:
+        on_board = len(store)
+
+    rc = main(["fleet", "run", "--resume", "--inventory", str(fleet["inventory"]), "--out", str(fleet["out"]),
+               "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    job = next(j for j in result["jobs"] if j["job_id"] == lost["job_id"])
+    assert job["status"] == "done" and job["run_ids"] == lost["run_ids"] and job["attempts"] == 1
+    with ResultStore(board_store) as store:
+        assert len(store) == on_board  # nothing ran again on the board
+    assert {r.run_id for r in _records(fleet["out"])} >= set(lost["run_ids"])
