@@ -60,6 +60,10 @@ async def _edgebench_facts(board, device: Device, out: dict[str, Any]) -> None:
     else:
         out["facts"] = info.get("facts")
         out["power_source"] = info.get("power_source")
+        # An edgebench run from a checkout on the board knows its own commit; a deployed wheel has the marker's.
+        commit = ((info.get("environment") or {}).get("edgebench") or {}).get("commit")
+        if commit and not out["edgebench"].get("commit"):
+            out["edgebench"]["commit"] = commit
 
 
 def _json(text: str) -> Any:

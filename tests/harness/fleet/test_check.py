@@ -27,6 +27,8 @@ def test_check_reports_a_usable_board(tmp_path, make_sshd, capsys):
     assert ok["usable"] and ok["reachable"] and not ok["problems"]
     assert ok["os"].startswith("Linux") and ok["python"].startswith("Python 3")
     assert ok["edgebench"]["installed"] and ok["edgebench"]["version"] == "0.1.0"
+    if (Path(__file__).resolve().parents[3] / ".git").exists():
+        assert ok["edgebench"]["commit"]  # this checkout's, as the board's edgebench reports it
     assert "null" in ok["backends"] and ok["backends"]["null"] is not None
     assert ok["facts"]["profile"] == "host"
     missing = rows["not-deployed"]

@@ -8,8 +8,10 @@ import asyncio
 import importlib.util
 import json
 import sys
+import threading
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -124,17 +126,34 @@ def test_board_dropped_mid_run_fails_unreachable_others_complete_and_resume_fini
         from harness.fleet.run import new_fleet_run
 
         fleet_run_id = new_fleet_run(queue, str(fleet["suite"]), inventory, inventory.devices, {})
-    dropped = []
+    dropped: list[str] = []
+    killers: list[threading.Thread] = []
+
+    def lose_power(job_id: str) -> None:
+        """As soon as the board's `edgebench run` for this job exists, kill sshd and everything under it."""
+        server = fleet["boards"]["orin-fake"]
+        root = psutil.Process(server.proc.pid)
+        while not dropped:
+            for p in root.children(recursive=True):
+                try:
+                    if job_id in " ".join(p.cmdline()):
+                        server.kill()
+                        dropped.append(job_id)
+                        return
+                except psutil.NoSuchProcess:
+                    continue
+            threading.Event().wait(0.01)  # poll for the process to exist (readiness, not a timing assumption)
 
     def on_event(kind, device, job, text):
-        # The fake Jetson "loses power" as its second job starts: sshd and all its sessions are killed.
-        if kind == "started" and device == "orin-fake" and job.seq % 2 == 1 and not dropped:
-            fleet["boards"]["orin-fake"].kill()
-            dropped.append(job.job_id)
+        # The fake Jetson "loses power" in the middle of its second job.
+        if kind == "started" and device == "orin-fake" and job.seq % 2 == 1 and not killers:
+            killers.append(threading.Thread(target=lose_power, args=(job.job_id,), daemon=True))
+            killers[0].start()
 
     settings = FleetSettings(store_path=store_path, known_hosts=inventory.known_hosts, retries=1,
                              retry_delay_s=0.05, connect_timeout_s=5, on_event=on_event)
     asyncio.run(run_fleet(fleet_run_id, inventory.devices, settings))
+    killers[0].join(timeout=60)
     assert dropped
     with JobQueue(store_path) as queue:
         jobs = {(j.device, j.seq): j for j in queue.jobs(fleet_run_id)}
