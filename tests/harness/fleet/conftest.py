@@ -20,10 +20,7 @@ import pytest
 
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
 KEYGEN = shutil.which("ssh-keygen")
-REPO = Path(__file__).resolve().parents[3]
 
-pytestmark = pytest.mark.skipif(SSHD is None or KEYGEN is None,
-                                reason="OpenSSH server not installed (make install: scripts/install-system-deps.sh)")
 
 
 def keygen(path: Path) -> Path:
@@ -115,6 +112,8 @@ def make_sshd(tmp_path_factory):
     started: list[Sshd] = []
 
     def make(env: dict[str, str] | None = None, authorize: bool = True) -> Sshd:
+        if SSHD is None or KEYGEN is None:
+            pytest.skip("OpenSSH server not installed (make install runs scripts/install-system-deps.sh)")
         if sys.platform != "linux":
             pytest.skip("the fleet tests start OpenSSH's sshd, set up for Linux")
         root = tmp_path_factory.mktemp("sshd")
