@@ -217,10 +217,22 @@ def _finish(args: argparse.Namespace, fleet_run_id: str) -> int:
         print(f"\nfleet run {fleet_run_id}: {counts['done']} job(s) done, {counts['failed']} failed, "
               f"{counts['pending'] + counts['running']} left; {len(records)} record(s) in {store_path(args)}")
     if args.report and records:
-        from harness.cli.run import _write_report
-
         _write_report(records, Path(args.report), store_path(args))
     return 0 if counts["failed"] == 0 and counts["pending"] + counts["running"] == 0 else 1
+
+
+def _write_report(records: list, path: Path, store_file: Path) -> None:
+    """The cross-device report of this fleet run's records (HTML, or Markdown for .md)."""
+    from results.store import ResultStore
+
+    with ResultStore(store_file) as store:
+        samples = {r.run_id: store.samples(r.run_id) for r in records}
+    if path.suffix.lower() == ".md":
+        from reports.markdown import render
+    else:
+        from reports.html import render
+    render(records, samples, path)
+    print(f"report: {path.resolve()}", file=sys.stderr)
 
 
 def _job_dict(job) -> dict:

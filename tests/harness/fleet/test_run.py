@@ -105,6 +105,8 @@ def test_two_boards_into_one_store_and_resume_repeats_nothing(fleet, capsys):
     # The cross-device report: grouped by device, the best device × runtime × precision per model.
     assert main(["report", "--out", str(fleet["out"]), "-o", str(fleet["out"] / "fleet.md")]) == 0
     md = (fleet["out"] / "fleet.md").read_text()
+    assert main(["fleet", "jobs", "--out", str(fleet["out"])]) == 0
+    assert capsys.readouterr().out.count(" done ") == 4
     assert "best device × runtime × precision per model" in md
     assert "## tiny on x86-a" in md and "## tiny on orin-fake" in md
     capsys.readouterr()
@@ -183,9 +185,10 @@ def test_a_record_the_board_finished_but_the_controller_never_received_is_recove
     import sqlite3
 
     rc = main(["fleet", "run", str(fleet["suite"]), "--inventory", str(fleet["inventory"]), "--devices", "x86-a",
-               "--out", str(fleet["out"]), "--json"])
+               "--out", str(fleet["out"]), "--json", "--report", str(fleet["out"] / "fleet.html")])
     first = json.loads(capsys.readouterr().out)
     assert rc == 0
+    assert "x86-a" in (fleet["out"] / "fleet.html").read_text()
     lost = first["jobs"][0]
     db = sqlite3.connect(fleet["out"] / "edgebench.sqlite")
     with db:  # as if the controller stopped mid-pull: the job still running, its record not here
