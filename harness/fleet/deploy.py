@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,6 +22,9 @@ from harness.fleet.ssh import Board, BoardError
 from results.schema import utc_now_iso
 
 MARKER = "edgebench-deploy.json"
+# Left out of the copy the wheel is built from: version control, environments, outputs, caches.
+_NOT_IN_WHEEL = (".git", ".venv", "venv", "out", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
+                 ".ruff_cache", ".benchmarks", "shared", "tests")
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,15 @@ def checkout_root() -> Path:
 def build_wheel(dest: Path) -> Wheel:
     """``pip wheel`` of this checkout (no dependencies: those come from the board's index or wheelhouse)."""
     root = checkout_root()
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources, and nothing generated
+    # goes into the source folders.
+    source = dest / "source"
+    shutil.copytree(root, source, ignore=shutil.ignore_patterns(*_NOT_IN_WHEEL))
     # The build backend already here is used when it is new enough (offline); else pip fetches one from its
     # configured index into an isolated build environment.
     isolation = ["--no-build-isolation"] if _local_backend_ok() else []
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *isolation,
-                           "--disable-pip-version-check", "-w", str(dest), str(root)],
+                           "--disable-pip-version-check", "-w", str(dest), str(source)],
                           capture_output=True, text=True)
     wheels = sorted(dest.glob("edgebench-*.whl"))
     if done.returncode != 0 or not wheels:
