@@ -67,7 +67,13 @@ def _common(p: argparse.ArgumentParser, inventory_flag: bool = False) -> None:
 
 
 def _devices(args: argparse.Namespace, inventory_path: str | None = None):
+    import importlib.util
+
     from harness.fleet.inventory import load_inventory
+
+    if importlib.util.find_spec("asyncssh") is None:
+        raise UsageError("fleet mode needs asyncssh on this controller: pip install 'edgebench[fleet]' "
+                         "(make install does)")
 
     path = inventory_path or getattr(args, "inventory", None)
     if not path:
