@@ -27,6 +27,10 @@ def expand_jobs(suite_path: str | Path, devices: list[Device]) -> list[tuple[str
     from harness.suite import load_suite
 
     suite = load_suite(suite_path)  # every error surfaces here, before any board is touched
+    if suite.pipelines:
+        raise UsageError(f"{suite_path}: at 'pipelines': fleet run expands single models into per-board jobs and "
+                         "does not run pipelines yet; run a pipeline suite on the board itself (edgebench run), or "
+                         "move the pipelines to another suite")
     raw = yaml.safe_load(Path(suite_path).read_text())
     raw_backends = raw.get("backends") or ["onnxruntime"]
     raw_precisions = raw.get("precisions") or ["fp32"]

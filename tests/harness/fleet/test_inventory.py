@@ -63,3 +63,17 @@ def test_cli_bad_inventory_is_a_usage_error(tmp_path, capsys):
     assert "at 'devices[0].host'" in err and "Traceback" not in err
     assert main(["fleet", "check", str(tmp_path / "none.yaml")]) == 2
     assert main(["fleet", "run", "--inventory", str(bad), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_a_pipeline_suite_is_refused_before_any_board_is_touched(tmp_path, capsys):
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    if not (repo / "suites" / "pipelines.yaml").is_file():
+        pytest.skip("no pipeline suite in this tree")
+    inv = tmp_path / "fleet.yaml"
+    inv.write_text(yaml.safe_dump({"devices": [BOARD]}))
+    assert main(["fleet", "run", str(repo / "suites" / "pipelines.yaml"), "--inventory", str(inv), "--out",
+                 str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "at 'pipelines'" in err and "Traceback" not in err
