@@ -1,7 +1,8 @@
-"""A suite expanded per board into jobs: one job = one model × backend × precision on one board.
+"""A suite expanded per board into jobs: one job = one model × backend, all its precisions, on one board.
 
-A job carries a one-plan suite (the user's suite cut down to that model, backend and precision, with
-its runner, data and gates kept) and the local files it needs. Files go to the board once, into a
+A job carries the user's suite cut down to that model and backend (its precisions, runner, data and gates
+kept), so the board's runner still interleaves the rounds of the precisions it compares, as a local
+`edgebench run` does; and the local files it needs. Files go to the board once, into a
 folder named by their content hash (``WORKDIR/data/HASH/``), and the suite the board reads names them
 there. Zoo models are exported on the board itself: nothing to copy.
 """
@@ -50,12 +51,12 @@ def expand_jobs(suite_path: str | Path, devices: list[Device]) -> list[tuple[str
         for i, model in enumerate(suite.models):
             entry, uploads = _model_entry(model, raw["models"][i])
             for j, backend in enumerate(suite.backends):
-                for k, precision in enumerate(suite.precisions):
-                    job_suite = {**copy.deepcopy(base), "models": [entry], "backends": [raw_backends[j]],
-                                 "precisions": [raw_precisions[k]]}
-                    spec = {"suite": job_suite, "uploads": uploads + uploads_data, "model": model.name,
-                            "backend": backend.name, "precision": precision.name, "profile": device.profile}
-                    out.append((device.name, f"{model.name} · {backend.name} · {precision.name}", spec))
+                job_suite = {**copy.deepcopy(base), "models": [entry], "backends": [raw_backends[j]],
+                             "precisions": copy.deepcopy(raw_precisions)}
+                names = [p.name for p in suite.precisions]
+                spec = {"suite": job_suite, "uploads": uploads + uploads_data, "model": model.name,
+                        "backend": backend.name, "precisions": names, "profile": device.profile}
+                out.append((device.name, f"{model.name} · {backend.name} · {', '.join(names)}", spec))
     return out
 
 

@@ -186,22 +186,27 @@ class _Board:
         self.outcome.records.extend(run_ids)
 
     async def _recover(self, job: Job, step: str) -> bool:
-        """A job left running (the controller stopped, or the board dropped): records the board
-        finished for it since it started are pulled instead of running it again."""
+        """A job left running (the controller stopped, or the board dropped): when the board finished
+        every run of it since it started, those records are pulled instead of running it again; a
+        job the board finished only in part runs again whole."""
         assert self.board is not None
         if not job.board_started_at:
             return False
         listed = await self.board.run([
             self.device.remote_edgebench, "list", "--json", "--out", self.device.out, "--suite",
             job.spec["suite"]["name"], "--model", job.spec["model"], "--backend", job.spec["backend"],
-            "--precision", job.spec["precision"], "--since", job.board_started_at])
+            "--since", job.board_started_at])
         if listed.exit_status != 0:
             return False
-        found = [r["run_id"] for r in _parse_json(listed.stdout, ["list"]) if isinstance(r, dict)]
-        if not found:
+        newest: dict[str, str] = {}
+        for r in _parse_json(listed.stdout, ["list"]):
+            if isinstance(r, dict) and r.get("precision") in job.spec["precisions"]:
+                newest[r["precision"]] = r["run_id"]  # listed oldest first
+        if set(newest) != set(job.spec["precisions"]):
             return False
-        await self._pull(job, found[-1:])
-        self.emit("done", job, f"{step} {job.label}: recovered from the board: {await self._summary(found[-1:])}")
+        found = [newest[p] for p in job.spec["precisions"]]
+        await self._pull(job, found)
+        self.emit("done", job, f"{step} {job.label}: recovered from the board: {await self._summary(found)}")
         return True
 
     async def _summary(self, run_ids: list[str]) -> str:
