@@ -7,7 +7,7 @@ SUITE ?=
 OUT ?= out
 QUIET_WAIT ?= 60
 ARCH := $(shell uname -m)
-EXTRAS := onnxruntime,openvino,litert,parquet,quality,dev
+EXTRAS := onnxruntime,openvino,litert,parquet,quality,fleet,dev
 ifeq ($(ARCH),x86_64)
 EXTRAS := $(EXTRAS),convert
 endif

@@ -23,6 +23,17 @@ def render_model(model: rm.ReportModel) -> str:
                  f"{', '.join(d.name for d in model.devices)} · runs from {model.period} · "
                  f"edgebench {model.edgebench_version}")
     lines.append("")
+    if model.across:
+        lines.append("## At a glance: best device × runtime × precision per model")
+        lines.append("")
+        devices = [d.name for d in model.devices]
+        lines.append("| model | ship | why | " + " | ".join(f"{_esc(d)}: its own pick" for d in devices) + " |")
+        lines.append("|---|---|---|" + "---|" * len(devices))
+        for a in model.across:
+            ship = f"**{a.best.label}** on **{_esc(a.best_device or '')}**" if a.best else "none"
+            cells = [_esc(a.pick_for(d)) for d in devices]
+            lines.append(f"| {_esc(a.model)} | {ship} | {_esc(a.reason)} | " + " | ".join(cells) + " |")
+        lines.append("")
     for g in model.groups:
         best = g.recommendation.recommended
         lines.append(f"## {g.model} on {g.device}")

@@ -118,6 +118,8 @@ class ReportModel:
     footnotes: list[str]
     edgebench_version: str
     pipelines: list[Any] = field(default_factory=list)  # reports.pipelines.PipelineGroup
+    # More than one device (a fleet): per model, each device's pick and the best of them.
+    across: list[rec.AcrossDevices] = field(default_factory=list)
 
 
 def _latency_cells(r: RunRecord, footnotes: set[str]) -> dict[str, Cell]:
@@ -351,7 +353,10 @@ def build(
     recommendations = {(g.device, g.model): g for g in rec.recommend(singles, default_sqnr_floor_db)}
     latest = rec.latest_per_config(records)
     groups: list[Group] = []
-    for (device, model), recommendation in recommendations.items():
+    # Grouped by device (in order of first appearance), then by model: a fleet's report reads board by board.
+    device_order = {d: i for i, d in enumerate(dict.fromkeys(d for d, _ in recommendations))}
+    ordered = sorted(recommendations.items(), key=lambda kv: device_order[kv[0][0]])
+    for (device, model), recommendation in ordered:
         recs = [r for r in latest if r.device.get("name", "?") == device and r.model.get("name", "?") == model]
         rank_of = {v.run_id: v.rank for v in recommendation.verdicts}
         rows = [_row(r, recs, footnotes) for r in recs]
@@ -398,6 +403,7 @@ def build(
         footnotes=sorted(footnotes),
         edgebench_version=", ".join(versions) or "n/a",
         pipelines=pipeline_groups,
+        across=rec.across_devices(recommendations.values(), latest) if len(device_order) > 1 else [],
     )
 
 

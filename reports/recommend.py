@@ -347,3 +347,67 @@ def latest_per_config(records: Iterable[RunRecord]) -> list[RunRecord]:
         if rank_new > rank_cur:
             best[key] = r
     return [best[k] for k in order]
+
+
+# -- across devices (a fleet) ---------------------------------------------------------------------
+
+@dataclass
+class AcrossDevices:
+    """Per model: each device's own pick (ranked by the rules above), and the best of those picks."""
+
+    model: str
+    picks: list[tuple[str, Verdict | None]]  # (device, its recommended configuration or None)
+    best_device: str | None
+    best: Verdict | None
+    reason: str
+
+    def pick_for(self, device: str) -> str:
+        """What ``device``'s own ranking picked for this model, in words."""
+        for d, v in self.picks:
+            if d == device:
+                return v.label if v is not None else "none recommended"
+        return "not run"
+
+    @property
+    def headline(self) -> str:
+        if self.best is None:
+            return f"{self.model}: {self.reason}"
+        return f"{self.model}: ship {self.best.label} on {self.best_device}"
+
+
+def across_devices(groups: Iterable[GroupRecommendation], records: Iterable[RunRecord]) -> list[AcrossDevices]:
+    """Best device × runtime × precision per model, by the same rules: each device's recommended
+    configuration competes; the lowest median latency wins, and when another's median CI overlaps
+    the fastest, the smaller peak memory, then the smaller artifact. Quality was already judged on
+    each device against that device's own fp32 run."""
+    by_id = {r.run_id: r for r in records}
+    per_model: dict[str, list[GroupRecommendation]] = {}
+    for g in groups:
+        per_model.setdefault(g.model, []).append(g)
+    out = []
+    for model, gs in per_model.items():
+        picks = [(g.device, g.recommended) for g in gs]
+        contenders = [(d, v, by_id[v.run_id]) for d, v in picks if v is not None and v.run_id in by_id]
+        if not contenders:
+            out.append(AcrossDevices(model, picks, None, None, "no device has a recommended configuration "
+                                     "(each device's section says why)"))
+            continue
+        fastest = min(contenders, key=lambda c: p50(c[2]) or float("inf"))
+        tied = [c for c in contenders if c is fastest or _ci_overlap(c[2], fastest[2])]
+        chosen = min(tied, key=lambda c: (peak_rss(c[2]) or float("inf"), fmt.num(c[2].artifact_bytes) or float("inf"),
+                                          p50(c[2]) or float("inf")))
+        device, verdict, record = chosen
+        tied_others = [c for c in tied if c is not chosen]
+        if len(contenders) == 1:
+            reason = f"the only device with a recommended configuration; p50 {fmt.ms(p50(record))}"
+        elif tied_others:
+            names = ", ".join(f"{c[1].label} on {c[0]}" for c in tied_others)
+            lighter = all((peak_rss(record) or float("inf")) < (peak_rss(c[2]) or float("inf")) for c in tied_others)
+            reason = (f"p50 {fmt.ms(p50(record))}, as fast as {names} within the noise, "
+                      f"{'with less memory' if lighter else 'with a smaller artifact or the same memory'}")
+        else:
+            runner_up = min((c for c in contenders if c is not chosen), key=lambda c: p50(c[2]) or float("inf"))
+            reason = (f"p50 {fmt.ms(p50(record))}, {fmt.speedup(p50(runner_up[2]), p50(record))} than the next "
+                      f"device's pick ({runner_up[1].label} on {runner_up[0]})")
+        out.append(AcrossDevices(model, picks, device, verdict, reason))
+    return out

@@ -16,7 +16,7 @@ from typing import Any
 
 from results.schema import RunRecord, flatten, sanitize
 
-STORE_VERSION = 1
+STORE_VERSION = 2
 
 MIGRATIONS: list[Sequence[str]] = [
     # 0 -> 1: the first layout
@@ -40,6 +40,33 @@ MIGRATIONS: list[Sequence[str]] = [
             data BLOB NOT NULL,
             PRIMARY KEY (run_id, series)
         )""",
+    ),
+    # 1 -> 2: the fleet controller's durable job queue (harness/fleet/queue.py). One row per fleet run
+    # and one per job (a board × one plan of the suite); records stay in `runs`, jobs name their run ids.
+    (
+        """CREATE TABLE fleet_runs (
+            fleet_run_id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            suite TEXT,
+            inventory TEXT,
+            options TEXT NOT NULL
+        )""",
+        """CREATE TABLE fleet_jobs (
+            job_id TEXT PRIMARY KEY,
+            fleet_run_id TEXT NOT NULL REFERENCES fleet_runs(fleet_run_id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            device TEXT NOT NULL,
+            label TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            run_ids TEXT NOT NULL DEFAULT '[]',
+            started_at TEXT,
+            board_started_at TEXT,
+            finished_at TEXT
+        )""",
+        "CREATE INDEX fleet_jobs_run ON fleet_jobs(fleet_run_id, device, seq)",
     ),
 ]
 
@@ -206,6 +233,10 @@ class ResultStore:
 
         rows = [flatten(r.to_dict()) for r in self.records(**filters)]
         return pd.DataFrame(rows)
+
+    def has(self, run_id: str) -> bool:
+        """Whether exactly this run id is stored (no prefix matching)."""
+        return self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
