@@ -55,3 +55,23 @@ class Fp16AbortsInSecondRound(NullBackend):
         if self._crash_after is not None and self._calls > self._crash_after:
             os.abort()
         return super().infer(feeds)
+
+
+class _LingeringPhases:
+    """FAKE phases: finish at once, but leave a non-daemon thread that keeps the process from exiting
+    (as a runtime's stuck exit hook would)."""
+
+    phase = "start"
+
+    def run(self):
+        import threading
+
+        from harness.phases import PhaseResult
+
+        threading.Thread(target=time.sleep, args=(3600,), daemon=False).start()
+        return PhaseResult()
+
+
+def lingering_phases(plan, cache_dir, listener, window_s, passes):
+    """``ProcessLauncher(make_phases=...)`` factory of ``_LingeringPhases``."""
+    return _LingeringPhases()
