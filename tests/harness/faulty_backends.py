@@ -75,3 +75,18 @@ class _LingeringPhases:
 def lingering_phases(plan, cache_dir, listener, window_s, passes):
     """``ProcessLauncher(make_phases=...)`` factory of ``_LingeringPhases``."""
     return _LingeringPhases()
+
+
+class CountingBackend(NullBackend):
+    """FAKE: counts the instances made and closed (one per stage at prepare, each closed, is the contract)."""
+
+    name = ""
+    made: list[int] = []
+    closed: list[int] = []
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        CountingBackend.made.append(id(self))
+
+    def close(self):
+        CountingBackend.closed.append(id(self))
