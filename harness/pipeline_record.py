@@ -87,12 +87,9 @@ def fill_record(record: RunRecord, plan: Any, result: Any) -> None:
     record.warmup_iterations = result.warmup_iterations
     record.prepare_s = result.prepare_s
     record.load_s = result.load_s if result.load_s is not None else _median_load_s(gens)
-    record.pipeline = pipeline_figures(plan, result, record.memory or {})
-    record.pipeline["generation_s"] = record.latency_ms["p50"] / 1e3
+    record.pipeline = pipeline_figures(plan, result, record.memory or {}, record.latency_ms["p50"] / 1e3)
     ci = record.latency_ms.get("p50_ci95")
     record.pipeline["generation_s_ci95"] = [v / 1e3 for v in ci] if ci else None
-    record.pipeline["rtf"] = record.pipeline["generation_s"] / plan.pipeline.media_seconds
-    record.pipeline["x_realtime"] = plan.pipeline.media_seconds / record.pipeline["generation_s"]
     # One generation is not an inference: its rate is x_realtime (media seconds per second).
     record.throughput_ips = record.items_per_s = None
     record.pipeline["throughput_reason"] = "a generation is not one inference: x_realtime carries the pipeline's rate"
@@ -150,11 +147,11 @@ def _median_load_s(gens: list[dict[str, Any]]) -> float | None:
     return float(np.median(loads)) if loads else None
 
 
-def pipeline_figures(plan: Any, result: Any, mem: dict[str, Any]) -> dict[str, Any]:
+def pipeline_figures(plan: Any, result: Any, mem: dict[str, Any], generation_s: float) -> dict[str, Any]:
+    """The ``pipeline`` group of a run with timed generations; ``generation_s``: the median of round medians."""
     spec = plan.pipeline
     gens = result.generations
     total_ns = sum(g["total_ns"] for g in gens)
-    generation_s = float(np.median([g["total_ns"] for g in gens])) / 1e9
     stages: dict[str, Any] = {}
     stage_ns = 0
     for s in spec.stages:
@@ -178,7 +175,8 @@ def pipeline_figures(plan: Any, result: Any, mem: dict[str, Any]) -> dict[str, A
     return {
         "name": spec.name, "zoo": spec.zoo, "steps": plan.steps, "chunks": spec.chunks, "media_s": media_s,
         "resident": plan.resident, "sampler": spec.sampler, "generations": len(gens),
-        "reference_steps": max(spec.steps), "generation_s": generation_s, "rtf": generation_s / media_s, "x_realtime": media_s / generation_s,
+        "reference_steps": max(spec.steps),
+        "generation_s": generation_s, "rtf": generation_s / media_s, "x_realtime": media_s / generation_s,
         "first_chunk_s": float(np.median([g["first_chunk_ns"] for g in gens])) / 1e9,
         "stages": stages,
         "stage_load_pct": 100.0 * load_ns / total_ns if total_ns else None,

@@ -10,8 +10,14 @@ from types import SimpleNamespace
 import pytest
 
 from harness.pipeline_record import base_record, fill_record
-from harness.pipeline_run import PipelinePhases, PipelineResult, _Child, _generation_loop, _prepare_stages
-from harness.pipeline_run import expand_pipelines
+from harness.pipeline_run import (
+    PipelinePhases,
+    PipelineResult,
+    _Child,
+    _generation_loop,
+    _prepare_stages,
+    expand_pipelines,
+)
 from harness.suite import RunnerSettings, parse_suite
 from tests.harness.pipeline_models import build_three, pipeline_entry
 
