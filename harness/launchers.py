@@ -30,6 +30,7 @@ from harness.plan import RunPlan
 from harness.trackers import Figures, Target, Tracker
 
 TICK_S = 0.02  # 50 Hz: the memory sampling rate
+CLOSE_JOIN_S = 10.0  # how long a finished run's process may take to exit before it is killed
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
@@ -133,18 +134,27 @@ class PipeListener:
         return reply == "go-after-others"
 
 
-def child_main(conn: Any, plan: RunPlan, cache_dir: str, window_s: float, parent_pid: int,
-               passes: Sequence[tuple[str, Pass]] = ()) -> None:
-    """Entry point of the run's process: runs the phases, then sends ("result", ...), ("skipped", ...)
-    or ("error", ...)."""
+def single_phases(plan: RunPlan, cache_dir: Path, listener: PipeListener, window_s: float,
+                  passes: Sequence[tuple[str, Pass]]) -> Phases:
+    """The phases of a single-model run, with its backend instance (the default ``make_phases``)."""
+    backend = plan.backend_class()(plan.backend_options())
+    return Phases(plan, backend, cache_dir, listener, window_s, passes)
+
+
+def child_main(conn: Any, plan: Any, cache_dir: str, window_s: float, parent_pid: int,
+               passes: Sequence[tuple[str, Pass]] = (), make_phases: Any = None, *phases_args: Any) -> None:
+    """Entry point of the run's process: builds its phases with ``make_phases`` (a module-level, picklable
+    function called with (plan, cache_dir, listener, window_s, passes, *phases_args); default
+    ``single_phases``), runs them, then sends ("result", ...), ("skipped", ...) or ("error", ...)."""
     die_with_parent(parent_pid)
     listener = PipeListener(conn)
-    phases: Phases | None = None
+    phases: Any = None
     try:
-        backend = plan.backend_class()(plan.backend_options())
-        phases = Phases(plan, backend, Path(cache_dir), listener, window_s, passes)
+        phases = (make_phases or single_phases)(plan, Path(cache_dir), listener, window_s, passes, *phases_args)
         result = phases.run()
-        backend.close()
+        backend = getattr(phases, "backend", None)  # a pipeline's phases close their stages themselves
+        if backend is not None:
+            backend.close()
         listener.send("result", result=result)
     except UnsupportedVariant as exc:
         listener.send("skipped", reason=str(exc), phase=phases.phase if phases else "start")
@@ -168,16 +178,16 @@ _PAUSED = Outcome("paused", "round_ready")  # the child waits at a round gate fo
 class ProcessLauncher:
     """Runs a plan's phases in a spawned process with a timeout, ticking ``trackers`` meanwhile.
     ``passes`` (run after the timed window, in the child) must be picklable: module-level functions.
-    ``child`` is the child's entry point, called with ``child_main``'s arguments plus ``child_args``
-    (a pipeline's generation phases: ``harness.pipeline_run.pipeline_child_main``).
+    ``make_phases`` builds the child's phases (``child_main``; default ``single_phases``), called with
+    ``phases_args`` after its own arguments (a pipeline's: ``harness.pipeline_run.pipeline_phases``).
 
     ``launch`` runs a plan start to end; ``open`` returns a ``LiveRun`` that a driver advances round
     by round (interleaving several plans' rounds, each plan in its own live process)."""
 
     def __init__(self, cache_dir: Path, tick_s: float = TICK_S, passes: Sequence[tuple[str, Pass]] = (),
-                 child: Any = None, child_args: tuple[Any, ...] = ()) -> None:
+                 make_phases: Any = None, phases_args: tuple[Any, ...] = ()) -> None:
         self.cache_dir, self.tick_s, self.passes = Path(cache_dir), tick_s, list(passes)
-        self.child, self.child_args = child or child_main, tuple(child_args)
+        self.make_phases, self.phases_args = make_phases, tuple(phases_args)
 
     def open(self, plan: RunPlan, trackers: Sequence[Tracker]) -> LiveRun:
         return LiveRun(self, plan, trackers)
@@ -209,9 +219,9 @@ class LiveRun:
         mp_ctx = mp.get_context("spawn")
         self.conn, child_conn = mp_ctx.Pipe()
         self.process = mp_ctx.Process(
-            target=launcher.child, name=f"edgebench-run-{plan.label}", daemon=True,
+            target=child_main, name=f"edgebench-run-{plan.label}", daemon=True,
             args=(child_conn, plan, str(launcher.cache_dir), min_window_s(self.trackers), os.getpid(),
-                  launcher.passes, *launcher.child_args),
+                  launcher.passes, launcher.make_phases, *launcher.phases_args),
         )
         self.process.start()
         child_conn.close()
@@ -239,13 +249,18 @@ class LiveRun:
         process = self.process
         if process.is_alive() and (outcome is None or outcome.kind in ("error", "paused")):
             process.kill()
-        process.join(timeout=10)
+        process.join(timeout=CLOSE_JOIN_S)
+        if process.is_alive():  # sent its result but hangs on the way out (a runtime's exit hook)
+            process.kill()
+            process.join()
         self.conn.close()
+        exitcode = process.exitcode
+        process.close()  # free the process's pipe and sentinel now, not at garbage collection
         if outcome is None:
             outcome = Outcome("crashed", self.target.phase)
         outcome.figures = _stop(self.trackers, outcome.result)
         if outcome.kind == "crashed":
-            outcome.exitcode = process.exitcode
+            outcome.exitcode = exitcode
         return outcome
 
     def _loop(self, deadline: float) -> Outcome:

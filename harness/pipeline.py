@@ -49,6 +49,7 @@ class Generation:
     step_ns: list[int] = field(default_factory=list)
     load_ns: dict[str, int] = field(default_factory=dict)  # staged loads inside the generation
     media: list[np.ndarray] = field(default_factory=list)  # the output of every chunk
+    input_index: int | None = None  # which of the run's inputs it generated from (quality pairs by it)
 
 
 def schedule(steps: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +69,12 @@ def _cast(value: Any, spec: TensorSpec) -> np.ndarray:
     # Quantized or half I/O takes float data, as in the single-model runner: the adapter converts it.
     dtype = np.float32 if spec.dtype in ("int8", "uint8", "float16") else np.dtype(spec.dtype)
     return np.ascontiguousarray(np.asarray(value).astype(dtype, copy=False))
+
+
+def external(feeds: Mapping[str, np.ndarray], stage: str, name: str) -> np.ndarray:
+    """A stage's unwired input from a generation's feeds: ``stage.input`` when several stages have an
+    unwired input of that name (each its own feed), else the plain name."""
+    return feeds[f"{stage}.{name}"] if f"{stage}.{name}" in feeds else feeds[name]
 
 
 class Executor:
@@ -127,7 +134,7 @@ class Executor:
             elif spec.name in extra:
                 value = extra[spec.name]
             else:
-                value = feeds[spec.name]
+                value = external(feeds, name, spec.name)
             args[spec.name] = _cast(value, spec)
         backend = stage.backend
         assert backend is not None
@@ -151,7 +158,7 @@ class Executor:
         for name in names:
             self._acquire(name, gen)
         sigmas, timesteps = schedule(steps, self.spec.timestep_scale)
-        state = {(n, i): feeds[i] for n in names for i in self.stages[n].spec.carry.values()}
+        state = {(n, i): external(feeds, n, i) for n in names for i in self.stages[n].spec.carry.values()}
         for k in range(steps):
             t0 = self.clock()
             for name in names:

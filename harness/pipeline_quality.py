@@ -10,7 +10,6 @@ also get a predicted MOS (DNSMOS, labelled MOS-LQO) when the DNSMOS models are i
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -45,24 +44,34 @@ def reference_media(child: Any, inputs: list[list[dict[str, np.ndarray]]]) -> tu
             media += ex.generate(feeds, steps).media
     finally:
         ex.close_all()
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, __n__=np.array(len(media)), **{f"m{i}": m for i, m in enumerate(media)})
-    os.replace(tmp, path)
+    from backends.base import atomic_path
+
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, __n__=np.array(len(media)), **{f"m{i}": m for i, m in enumerate(media)})
     return media, info
 
 
-def score_media(child: Any, media: list[np.ndarray]) -> dict[str, Any]:
+def score_media(child: Any, generations: list[tuple[int, list[dict[str, np.ndarray]], list[np.ndarray]]]
+                ) -> dict[str, Any]:
+    """Quality of generated media: ``generations`` holds (input index, that input's chunk feeds, the
+    media made from it); each is scored against the fp32 reference made from the same input."""
     from harness.quality.fidelity import score_outputs
 
     spec = child.spec
-    runtimes = child.reference_runtimes()
-    inputs = child.generation_feeds(child.external_specs(runtimes), "evaluation", spec.generations)
-    reference, info = reference_media(child, inputs)
+    distinct: dict[int, list[dict[str, np.ndarray]]] = {}
+    for index, feeds, _ in generations:
+        distinct.setdefault(index, feeds)
+    order = sorted(distinct)
+    reference, info = reference_media(child, [distinct[i] for i in order])
+    per_input = len(reference) // max(1, len(order))
+    by_input = {i: reference[k * per_input:(k + 1) * per_input] for k, i in enumerate(order)}
+    expected = [r for index, _, media in generations for r in by_input[index][: len(media)]]
+    got = [m for index, _, media in generations for m in media[: len(by_input[index])]]
     name = split_ref(spec.output)[1]
-    scores = score_outputs({name: reference}, {name: media[: len(reference)]}, {name: spec.output_kind})
+    scores = score_outputs({name: expected}, {name: got}, {name: spec.output_kind})
     scores["reference"] = {**info, "what": f"fp32 pipeline at {info['steps']} steps"}
-    if spec.output_kind == "audio":
-        scores.update(predicted_mos(media[0]))
+    if spec.output_kind == "audio" and got:
+        scores.update(predicted_mos(got[0]))
     if spec.output_kind == "video":
         scores["lse_reason"] = ("LSE-D/LSE-C need the clip's audio beside the frames and SyncNet weights, which "
                                 "edgebench does not ship: render clips and attach `edgebench score lse ... --attach "

@@ -4,14 +4,14 @@ the usual groups (``latency_ms`` holds the generation times, one sample per gene
 from __future__ import annotations
 
 import dataclasses
-import time
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.errors import UsageError
-from harness.trackers import Figures, MemoryTracker, rss_bytes
+from harness.trackers import Figures, MemoryTracker
 from results import stats
 from results.schema import RunRecord, new_run_id, sanitize
 
@@ -29,6 +29,7 @@ def base_record(plan: Any, ctx: Any) -> RunRecord:
         environment=ctx.environment, runner=dataclasses.asdict(plan.runner),
         pipeline={"name": spec.name, "steps": plan.steps, "chunks": spec.chunks, "media_s": spec.media_seconds,
                   "resident": plan.resident, "sampler": spec.sampler, "generations": None,
+                  "reference_steps": max(spec.steps),
                   "stages": {n: {"repeat": spec.stage(n).repeat, **v} for n, v in stage_over.items()}},
     )
 
@@ -55,59 +56,45 @@ def precheck_pipeline(plan: Any, zoo_dir: Path) -> tuple[str, str] | None:
 
 def record_of(record: RunRecord, plan: Any, outcome: Any) -> RunRecord:
     """The record of a launched pipeline run (``launchers.Outcome``), whatever its end."""
-    from harness.record import apply_figures
+    from harness.record import apply_figures, outcome_record
 
-    record.phase = outcome.phase
-    if outcome.kind == "result" and outcome.result is not None:
-        apply_figures(record, outcome.figures)
-        fill_record(record, plan, outcome.result)
-        return record
-    for fig in outcome.figures:
-        record.extra.update(fig.extra)
-    payload = outcome.payload
-    if outcome.kind == "skipped":
-        record.status, record.reason = "skipped", payload["reason"]
-    elif outcome.kind == "error":
-        record.status = "failed"
-        record.reason = f"{payload['reason']} (phase {payload.get('phase', outcome.phase)}{payload.get('where', '')})"
-        if payload.get("traceback"):
-            record.extra["traceback"] = payload["traceback"]
-    else:
-        code = outcome.exitcode
-        how = f"was killed by {_signal_name(code)}" if code is not None and code < 0 else f"exited with code {code}"
-        record.status, record.reason = "failed", f"the pipeline's process {how} during phase {outcome.phase}"
-    return record
+    def on_result(rec: RunRecord) -> RunRecord:
+        apply_figures(rec, outcome.figures)
+        fill_record(rec, plan, outcome.result)
+        return rec
 
-
-def _signal_name(code: int) -> str:
-    import signal
-
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
+    return outcome_record(record, outcome, on_result, "the pipeline's process")
 
 
 def fill_record(record: RunRecord, plan: Any, result: Any) -> None:
     """A finished pipeline run's figures (``result``: a PipelineResult); memory, power and thermal are
-    already in the record from the trackers."""
+    already in the record from the trackers. No timed generation is a failed record, not a figure."""
     from harness.record import quality_warnings
 
     gens = result.generations
-    totals_ms = [g["total_ns"] / 1e6 for g in gens]
-    record.latency_ms = stats.summarize(totals_ms)
-    record.throughput_ips, record.items_per_s = stats.throughput(totals_ms, 1)
+    rounds_ms = [[ns / 1e6 for ns in w.latency_ns] for w in result.windows if w.latency_ns]
+    _fill_identity(record, result)
+    record.warnings += list(result.warnings)
+    if not gens or not rounds_ms:
+        record.status = "failed"
+        record.reason = "no generation finished inside the timed window: nothing to report a generation time from"
+        return
+    record.latency_ms = stats.summarize_rounds(rounds_ms)  # p50: the median of round medians
+    record.warnings += stats.warnings_for(record.latency_ms)
+    if len(rounds_ms) > 1:
+        record.warnings += stats.round_warnings(record.latency_ms)
     record.first_inference_ms = result.first_inference_ms
     record.warmup_iterations = result.warmup_iterations
     record.prepare_s = result.prepare_s
     record.load_s = result.load_s if result.load_s is not None else _median_load_s(gens)
-    record.artifact = dict(result.artifact)
-    record.artifact_bytes = result.deployed_bytes or None
-    record.pipeline = pipeline_figures(plan, result, record.memory or {})
-    record.warnings += list(result.warnings)
-    if len(gens) < 64:
-        record.warnings.append(f"{len(gens)} generations timed: the p90 of generation time needs 64 (the median is "
-                               "what the pipeline figures use)")
+    record.pipeline = pipeline_figures(plan, result, record.memory or {}, record.latency_ms["p50"] / 1e3)
+    ci = record.latency_ms.get("p50_ci95")
+    record.pipeline["generation_s_ci95"] = [v / 1e3 for v in ci] if ci else None
+    # One generation is not an inference: its rate is x_realtime (media seconds per second).
+    record.throughput_ips = record.items_per_s = None
+    record.pipeline["throughput_reason"] = "a generation is not one inference: x_realtime carries the pipeline's rate"
+    _fill_artifact_bytes(record, result)
+    _window_warnings(record, plan, result, gens)
     if result.quality:
         record.quality = sanitize(result.quality)
         record.warnings += quality_warnings(result.quality, plan.data.fidelity_floor_db)
@@ -116,8 +103,43 @@ def fill_record(record: RunRecord, plan: Any, result: Any) -> None:
     record.pipeline["energy_per_generation_j"] = energy_mj / 1e3 if energy_mj is not None else None
     if energy_mj is None:
         record.pipeline["energy_reason"] = power.get("reason") or "no power source measured on this device"
-    record.samples["latency_ms"] = totals_ms
+    record.samples["latency_ms"] = [v for r in rounds_ms for v in r]
+    record.samples["round_sizes"] = [len(r) for r in rounds_ms]
     record.samples["step_ms"] = [ns / 1e6 for g in gens for ns in g["step_ns"]]
+    record.extra.setdefault("rounds", {}).update({"count": len(rounds_ms), "rewarm_generations": 1})
+
+
+def _fill_identity(record: RunRecord, result: Any) -> None:
+    """backend.version/info and model.sha256 (the hash of the stage files' hashes, in stage order)."""
+    record.backend["version"] = result.backend_version
+    record.backend["info"] = dict(result.run_info)
+    shas = [s.get("sha256") for s in result.stages.values()]
+    if shas and None not in shas:
+        record.model["sha256"] = hashlib.sha256("".join(shas).encode()).hexdigest()
+        record.model["stage_sha256"] = {n: s["sha256"] for n, s in result.stages.items()}
+    record.artifact = dict(result.artifact)
+
+
+def _fill_artifact_bytes(record: RunRecord, result: Any) -> None:
+    """The sum of each stage's deployed bytes; null with the reason when a stage's is unknown."""
+    per_stage = {n: s.get("deployed_bytes") for n, s in result.stages.items()}
+    for name, value in per_stage.items():
+        if record.pipeline and name in record.pipeline["stages"]:
+            record.pipeline["stages"][name]["artifact_bytes"] = value
+    unknown = [n for n, v in per_stage.items() if v is None]
+    record.artifact_bytes = None if unknown else sum(per_stage.values())  # type: ignore[arg-type]
+    if unknown and record.pipeline is not None:
+        record.pipeline["artifact_bytes_reason"] = (f"deployed size unknown for stage(s) {', '.join(unknown)} "
+                                                    "(never loaded in this run)")
+
+
+def _window_warnings(record: RunRecord, plan: Any, result: Any, gens: list[dict[str, Any]]) -> None:
+    if len(gens) < 64:
+        record.warnings.append(f"{len(gens)} generations timed: the p90 of generation time needs 64 (the median is "
+                               "what the pipeline figures use)")
+    if any(w.hit_max_duration for w in result.windows):
+        record.warnings.append(f"a timed window stopped at max_duration_s ({plan.runner.max_duration_s:g} s) before "
+                               "the power sensor's window: energy per generation is less certain")
 
 
 def _median_load_s(gens: list[dict[str, Any]]) -> float | None:
@@ -125,11 +147,11 @@ def _median_load_s(gens: list[dict[str, Any]]) -> float | None:
     return float(np.median(loads)) if loads else None
 
 
-def pipeline_figures(plan: Any, result: Any, mem: dict[str, Any]) -> dict[str, Any]:
+def pipeline_figures(plan: Any, result: Any, mem: dict[str, Any], generation_s: float) -> dict[str, Any]:
+    """The ``pipeline`` group of a run with timed generations; ``generation_s``: the median of round medians."""
     spec = plan.pipeline
     gens = result.generations
     total_ns = sum(g["total_ns"] for g in gens)
-    generation_s = float(np.median([g["total_ns"] for g in gens])) / 1e9
     stages: dict[str, Any] = {}
     stage_ns = 0
     for s in spec.stages:
@@ -153,6 +175,7 @@ def pipeline_figures(plan: Any, result: Any, mem: dict[str, Any]) -> dict[str, A
     return {
         "name": spec.name, "zoo": spec.zoo, "steps": plan.steps, "chunks": spec.chunks, "media_s": media_s,
         "resident": plan.resident, "sampler": spec.sampler, "generations": len(gens),
+        "reference_steps": max(spec.steps),
         "generation_s": generation_s, "rtf": generation_s / media_s, "x_realtime": media_s / generation_s,
         "first_chunk_s": float(np.median([g["first_chunk_ns"] for g in gens])) / 1e9,
         "stages": stages,
@@ -174,16 +197,8 @@ class StageMemoryTracker(MemoryTracker):
         self.mark, self.stage_names = mark, list(stage_names)
         self.rss["stage"] = []
 
-    def tick(self) -> None:
-        pid = None if self.in_process else self.target.pid
-        if pid is None and not self.in_process:
-            return
-        value = rss_bytes(pid)
-        if value is not None:
-            with self._lock:
-                for key, v in (("t_ns", time.perf_counter_ns()), ("bytes", value), ("phase", self.target.phase),
-                               ("stage", int(self.mark.value))):
-                    self.rss[key].append(v)
+    def _labels(self) -> dict[str, Any]:
+        return {**super()._labels(), "stage": int(self.mark.value)}
 
     def stop(self, result: Any) -> Figures:
         figures = super().stop(result)

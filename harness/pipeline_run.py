@@ -12,10 +12,8 @@ running (a shared integer the child sets before each stage call), which gives pe
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import multiprocessing as mp
-import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import ModelSource, TensorSpec, UnsupportedVariant, file_sha256, format_of
+from backends.base import ModelSource, TensorSpec, atomic_path, file_sha256, format_of
 from harness.phases import PhaseResult
 from harness.pipeline import Executor, Generation, StageRuntime
 from harness.pipeline_spec import PipelineSpec, StageSpec
@@ -139,14 +137,17 @@ class _Child:
 
     # -- data ---------------------------------------------------------------------------------
     def external_specs(self, runtimes: Mapping[str, StageRuntime]) -> list[TensorSpec]:
+        """One feed per stage's unwired input: named ``input``, or ``stage.input`` when several stages
+        have an unwired input of that name (two stages never share a feed by accident of naming)."""
         wired = {tuple(d.split(".", 1)) for d in self.spec.wiring}
-        specs: dict[str, TensorSpec] = {}
-        for name, rt in runtimes.items():
-            for s in rt.inputs:
-                if (name, s.name) not in wired and s.name != rt.spec.timestep:
-                    specs.setdefault(s.name, TensorSpec(s.name, s.shape, "float32" if s.dtype in (
-                        "int8", "uint8", "float16") else s.dtype, s.layout))
-        return list(specs.values())
+        unwired = [(name, s) for name, rt in runtimes.items() for s in rt.inputs
+                   if (name, s.name) not in wired and s.name != rt.spec.timestep]
+        counts: dict[str, int] = {}
+        for _, s in unwired:
+            counts[s.name] = counts.get(s.name, 0) + 1
+        return [TensorSpec(s.name if counts[s.name] == 1 else f"{name}.{s.name}", s.shape,
+                           "float32" if s.dtype in ("int8", "uint8", "float16") else s.dtype, s.layout)
+                for name, s in unwired]
 
     def feeds(self, specs: list[TensorSpec], split: str, n: int, seed_offset: int = 0) -> list[dict[str, np.ndarray]]:
         from harness import data
@@ -227,11 +228,9 @@ class _Child:
             finally:
                 ex.close_all()
             self._captured = sink
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-            np.savez(tmp, **{f"{stage}/{i}/{name}": v for stage, calls in sink.items()
-                             for i, feeds in enumerate(calls) for name, v in feeds.items()})
-            os.replace(tmp, path)
+            with atomic_path(path, suffix=".npz") as tmp:
+                np.savez(tmp, **{f"{stage}/{i}/{name}": v for stage, calls in sink.items()
+                                 for i, feeds in enumerate(calls) for name, v in feeds.items()})
         self.warnings.append(f"static int8 stages calibrated on their inputs in {n_gen} fp32 generation(s) "
                              f"at {self.plan.steps} steps")
         return self._captured
@@ -247,6 +246,8 @@ def _unflatten(z: Any) -> dict[str, list[dict[str, np.ndarray]]]:
 
 
 def _prepare_stages(child: _Child, info: dict[str, Any]) -> dict[str, StageRuntime]:
+    """Prepare every stage with one backend instance each (closed once its artifact is built); each
+    load then opens a fresh instance and notes its version, facts and deployed bytes in ``info``."""
     from backends import get_backend
 
     runtimes = {}
@@ -254,18 +255,27 @@ def _prepare_stages(child: _Child, info: dict[str, Any]) -> dict[str, StageRunti
         sp = child.plan.stage_plan(s)
         variant = sp.variant()
         backend_cls = get_backend(sp.backend.name)
-        calibration = None
-        if backend_cls(sp.backend_options()).needs_calibration(variant):
-            calibration = _LazyCalibration(child.captured, s.name, sp.data.calibration)
-        t0 = time.perf_counter_ns()
-        artifact = backend_cls(sp.backend_options()).prepare(child.sources[s.name], variant, calibration,
-                                                               child.cache_dir / "artifacts")
-        info[s.name] = {"prepare_s": (time.perf_counter_ns() - t0) / 1e9, "artifact": artifact.to_dict(),
-                        "precision": sp.precision.name, "backend": sp.backend.name}
+        preparer = backend_cls(sp.backend_options())
+        try:
+            calibration = None
+            if preparer.needs_calibration(variant):
+                calibration = _LazyCalibration(child.captured, s.name, sp.data.calibration)
+            t0 = time.perf_counter_ns()
+            artifact = preparer.prepare(child.sources[s.name], variant, calibration, child.cache_dir / "artifacts")
+        finally:
+            preparer.close()
+        stage_info = info[s.name] = {"prepare_s": (time.perf_counter_ns() - t0) / 1e9, "artifact": artifact.to_dict(),
+                                     "precision": sp.precision.name, "backend": sp.backend.name,
+                                     "sha256": child.sources[s.name].sha256}
 
-        def open_(cls: Any = backend_cls, sp: RunPlan = sp, artifact: Any = artifact) -> Any:
+        def open_(cls: Any = backend_cls, sp: RunPlan = sp, artifact: Any = artifact,
+                  stage_info: dict[str, Any] = stage_info) -> Any:
             backend = cls(sp.backend_options())
             backend.load(artifact)
+            if "version" not in stage_info:  # once: a staged stage loads again in every generation
+                # Deployed bytes (an engine built at load) and the runtime's facts are known once loaded.
+                stage_info.update(deployed_bytes=backend.deployed_bytes(artifact), version=backend.version(),
+                                  info=backend.run_info())
             return backend
 
         runtimes[s.name] = child._runtime(s, open_, child.sources[s.name])
@@ -274,8 +284,8 @@ def _prepare_stages(child: _Child, info: dict[str, Any]) -> dict[str, StageRunti
 
 @dataclass
 class PipelineResult(PhaseResult):
-    """A pipeline run's phases: the single-model fields (one latency sample per generation) plus each
-    stage's preparation, the resident loads and every timed generation's stage calls."""
+    """A pipeline run's phases: the single-model fields (one latency sample per generation, one window
+    per round) plus each stage's preparation, the resident loads and every timed generation's stage calls."""
 
     stages: dict[str, Any] = field(default_factory=dict)
     load_ns: dict[str, int] = field(default_factory=dict)
@@ -284,9 +294,9 @@ class PipelineResult(PhaseResult):
 
 
 class PipelinePhases:
-    """The phases of ``harness.phases.Phases`` for a whole generation: the same listener markers and
-    timed window (a generation is one iteration, so a round of rounds is a set of generations), with
-    every stage prepared and loaded, and quality scored on the final media."""
+    """The phases of ``harness.phases.Phases`` for a whole generation: the same listener markers, round
+    gates and timed windows (a generation is one iteration), with every stage prepared and loaded, and
+    quality scored on the final media."""
 
     def __init__(self, plan: PipelinePlan, cache_dir: Path, listener: Any = None, min_window_s: float = 0.0,
                  mark: Any = None) -> None:
@@ -299,6 +309,7 @@ class PipelinePhases:
         self.executor: Executor | None = None
         self.inputs: list[list[dict[str, np.ndarray]]] = []
         self._gens: list[Generation] = []
+        self._timed: list[Generation] = []
 
     def _enter(self, name: str) -> None:
         self.phase = name
@@ -309,7 +320,7 @@ class PipelinePhases:
         self.load()
         self.first_inference()
         self.warmup()
-        self.timed_window()
+        self.rounds()
         self.evaluate()
         return self.finish()
 
@@ -318,7 +329,6 @@ class PipelinePhases:
         self.runtimes = _prepare_stages(self.child, self.result.stages)
         self.result.prepare_s = sum(s["prepare_s"] for s in self.result.stages.values())
         self.result.artifact = {n: s["artifact"] for n, s in self.result.stages.items()}
-        self.result.deployed_bytes = sum(int(s["artifact"].get("bytes") or 0) for s in self.result.stages.values())
 
     def load(self) -> None:
         self._enter("load")
@@ -331,8 +341,11 @@ class PipelinePhases:
         self.result.inputs = [s.to_dict() for s in specs]
 
     def generate(self, feeds: list[dict[str, np.ndarray]]) -> Generation:
+        """One generation on ``feeds`` (one of ``self.inputs``: the generation notes which, so its media
+        are scored against the reference made from the same input, whatever order a loop used)."""
         assert self.executor is not None
         gen = self.executor.generate(feeds, self.plan.steps)
+        gen.input_index = next((i for i, x in enumerate(self.inputs) if x is feeds), None)
         self._gens.append(gen)
         return gen
 
@@ -348,59 +361,105 @@ class PipelinePhases:
             self.generate(self.inputs[i % len(self.inputs)])
         self.result.warmup_iterations = n
 
+    def rounds(self, n: int | None = None) -> None:
+        """``n`` rounds (default ``runner.rounds``), as single runs have: each waits at its gate, re-warms
+        with one generation (after the first), then times a window of at least ``generations``."""
+        n = max(1, self.plan.runner.rounds if n is None else n)
+        warmup_total = self.result.warmup_iterations or 0
+        for r in range(n):
+            waited = self.listener.round_ready(r)
+            if r > 0 or waited:
+                self.warmup(1)  # caches and clocks may have gone cold since the last window
+                warmup_total += 1
+            self.timed_window()
+        self.result.warmup_iterations = warmup_total
+
     def timed_window(self, loop: Any = None) -> Any:
-        """Timed generations: at least ``generations`` (≥ 3) and the power sensor's window."""
+        """Timed generations: at least ``generations`` (≥ 3), lengthened to the power sensor's window
+        but not past ``runner.max_duration_s``; ``loop`` (pytest-benchmark's) owns the clock instead."""
         from harness.phases import TimedWindow, ru_maxrss_bytes
 
         wanted = self.plan.pipeline.generations
+        min_s, max_s = self.window_bounds_s()
         self._enter("steady")
         self.listener.window_open()
         first = len(self._gens)
         w0 = time.perf_counter_ns()
+        latencies: list[int] = []
+        n = 0
         try:
             if loop is None:
-                latencies, n = _generation_loop(self.generate, self.inputs, wanted, self.min_window_s)
+                latencies, n = _generation_loop(self.generate, self.inputs, wanted, min_s, max_s)
             else:
-                latencies, n = loop(self.generate, self.inputs, wanted, self.min_window_s, float("inf"))
+                latencies, n = loop(self.generate, self.inputs, wanted, min_s, float("inf"))
         finally:
             w1 = time.perf_counter_ns()
             self.listener.window_close((w0, w1), len(self._gens) - first)
         self.phase = "after_steady"
         timed = self._gens[first:][-len(latencies):] if latencies else []
-        self.result.generations = [_summary(g) for g in timed]
-        window = TimedWindow(latency_ns=[g.total_ns for g in timed], window_ns=(w0, w1), n_inferences=n)
+        self.result.generations += [_summary(g) for g in timed]
+        cut = loop is None and (w1 - w0) / 1e9 < min_s
+        window = TimedWindow(latency_ns=[g.total_ns for g in timed], window_ns=(w0, w1), n_inferences=n,
+                             hit_max_duration=cut)
         self.result.windows.append(window)
         self.result.ru_maxrss_bytes = ru_maxrss_bytes()
-        self._timed = timed
+        self._timed += timed
         return window
 
+    def window_bounds_s(self) -> tuple[float, float]:
+        """(min, max) seconds of a window beyond its generations: the power sensor's need, capped."""
+        runner = self.plan.runner
+        min_s = self.min_window_s
+        if min_s > 0:
+            note = (f"timed window lengthened to {min(min_s, runner.max_duration_s):g} s (at least "
+                    f"{self.plan.pipeline.generations} generations): the power sensor needs about 10 updates "
+                    "for a trustworthy energy figure")
+            if min_s > runner.max_duration_s:
+                note += f"; capped by max_duration_s ({runner.max_duration_s:g} s), so energy may be less certain"
+            if note not in self.result.warnings:
+                self.result.warnings.append(note)
+        return min_s, runner.max_duration_s
+
     def evaluate(self) -> dict[str, Any]:
+        """The timed generations' media (the first ``generations`` of them) against the fp32 reference
+        made from each one's own input."""
         from harness.pipeline_quality import score_media
 
         self._enter("evaluation")
-        media = [m for g in self._timed[: self.plan.pipeline.generations] for m in g.media]
-        if len(self._timed) < self.plan.pipeline.generations:  # a smoke run: score what there is
-            self.child.spec = dataclasses.replace(self.child.spec, generations=max(1, len(self._timed)))
-        self.result.quality = score_media(self.child, media)
+        scored = [g for g in self._timed if g.input_index is not None][: self.plan.pipeline.generations]
+        self.result.quality = score_media(self.child, [(g.input_index, self.inputs[g.input_index], g.media)
+                                                       for g in scored if g.input_index is not None])
         return self.result.quality
 
     def finish(self) -> PipelineResult:
         if self.executor is not None:
             self.executor.close_all()
+        stages = self.result.stages.values()
+        bytes_ = [s.get("deployed_bytes") for s in stages]
+        self.result.deployed_bytes = sum(bytes_) if bytes_ and None not in bytes_ else None
+        versions = {s["backend"]: s.get("version") for s in stages}
+        self.result.backend_version = versions.get(self.plan.backend.name)
+        self.result.run_info = {n: {"backend": s["backend"], "version": s.get("version"), **(s.get("info") or {})}
+                                for n, s in self.result.stages.items()}
         self.result.warnings += self.child.warnings
         return self.result
 
 
-def _generation_loop(generate: Any, inputs: list[Any], wanted: int, min_window_s: float) -> tuple[list[int], int]:
-    """At least ``wanted`` generations and ``min_window_s`` seconds; GC off while timing."""
+def _generation_loop(generate: Any, inputs: list[Any], wanted: int, min_s: float, max_s: float,
+                     clock: Any = time.perf_counter_ns) -> tuple[list[int], int]:
+    """At least ``wanted`` generations, then more until ``min_s`` seconds (the power sensor's window)
+    unless ``max_s`` has passed; GC off while timing."""
     import gc
 
     gc_was = gc.isenabled()
     gc.disable()
     latencies: list[int] = []
     try:
-        start = time.perf_counter_ns()
-        while len(latencies) < wanted or (time.perf_counter_ns() - start) / 1e9 < min_window_s:
+        start = clock()
+        while True:
+            elapsed_s = (clock() - start) / 1e9
+            if len(latencies) >= wanted and (elapsed_s >= min_s or elapsed_s >= max_s):
+                break
             latencies.append(generate(inputs[len(latencies) % len(inputs)]).total_ns)
     finally:
         if gc_was:
@@ -410,32 +469,13 @@ def _generation_loop(generate: Any, inputs: list[Any], wanted: int, min_window_s
 
 def _summary(g: Generation) -> dict[str, Any]:
     return {"total_ns": g.total_ns, "first_chunk_ns": g.first_chunk_ns, "calls_ns": g.calls_ns,
-            "step_ns": g.step_ns, "load_ns": g.load_ns}
+            "step_ns": g.step_ns, "load_ns": g.load_ns, "input_index": g.input_index}
 
 
-def pipeline_child_main(conn: Any, plan: PipelinePlan, cache_dir: str, window_s: float, parent_pid: int,
-                        passes: Any = (), mark: Any = None) -> None:
-    """The child entry of a pipeline run (``ProcessLauncher(child=...)``): the generation phases, then
-    ("result", PipelineResult) or ("skipped"/"error", ...), as ``launchers.child_main`` does."""
-    import traceback
-
-    from harness.launchers import PipeListener, die_with_parent
-
-    die_with_parent(parent_pid)
-    listener = PipeListener(conn)
-    phases: PipelinePhases | None = None
-    try:
-        phases = PipelinePhases(plan, Path(cache_dir), listener, window_s, mark)
-        listener.send("result", result=phases.run())
-    except UnsupportedVariant as exc:
-        listener.send("skipped", reason=str(exc), phase=phases.phase if phases else "start")
-    except BaseException as exc:  # the parent turns this into a failed record
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
-        listener.send("error", reason=f"{type(exc).__name__}: {exc}"[:2000], phase=phases.phase if phases else "start",
-                      where=where, traceback="".join(traceback.format_exception(exc))[-8000:])
-    finally:
-        conn.close()
+def pipeline_phases(plan: PipelinePlan, cache_dir: Path, listener: Any, window_s: float, passes: Any,
+                    mark: Any = None) -> PipelinePhases:
+    """The child's phases of a pipeline run (``ProcessLauncher(make_phases=...)``; ``passes`` unused)."""
+    return PipelinePhases(plan, cache_dir, listener, window_s, mark)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,7 +505,7 @@ def run_pipeline_plan(plan: PipelinePlan, ctx: Any) -> RunRecord:
         record.status, record.reason = why_not
         return record
     mark = mp.get_context("spawn").Value("i", -1, lock=False)
-    launcher = ProcessLauncher(ctx.cache_dir, child=pipeline_child_main, child_args=(mark,))
+    launcher = ProcessLauncher(ctx.cache_dir, make_phases=pipeline_phases, phases_args=(mark,))
     outcome = launcher.launch(plan, pipeline_trackers(plan, ctx, mark))  # type: ignore[arg-type]
     return record_of(record, plan, outcome)
 

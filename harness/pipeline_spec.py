@@ -132,9 +132,10 @@ def _zoo_raw(raw: dict[str, Any], chk: _Checker, key: str) -> dict[str, Any]:
 
     if raw["zoo"] not in zp.names():
         raise chk.fail(f"{key}.zoo", f"a zoo pipeline ({', '.join(zp.names())})", raw["zoo"])
-    if "stages" in raw or "wiring" in raw:
-        raise chk.fail(key, "no stages/wiring on a zoo pipeline (they are the zoo's; use stage_overrides for a "
-                       "stage's precision or backend)", sorted(raw))
+    offending = [k for k in ("stages", "wiring") if k in raw]
+    if offending:
+        raise chk.fail(f"{key}.{offending[0]}", "no stages/wiring on a zoo pipeline (they are the zoo's; use "
+                       "stage_overrides for a stage's precision or backend)", offending)
     merged = {**zp.get(raw["zoo"]).suite_entry(), **{k: v for k, v in raw.items() if k != "stage_overrides"}}
     if "chunks" in raw and "media_seconds" not in raw:
         merged["media_seconds"] = zp.get(raw["zoo"]).chunk_seconds * merged["chunks"]

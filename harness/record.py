@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from harness.phases import PhaseResult
@@ -34,6 +34,41 @@ def base_record(plan: RunPlan, device: dict[str, Any], environment: dict[str, An
         source = plan.source
         record.model.update({"sha256": source.sha256, "path": str(source.path), "format": source.format})
     return record
+
+
+def outcome_record(record: RunRecord, outcome: Any, on_result: Callable[[RunRecord], RunRecord],
+                   process: str = "the run's process", hint: str = "") -> RunRecord:
+    """The record of a launched run (``launchers.Outcome``), whatever its end: ``on_result`` fills it
+    when the phases finished; a skip, a raise or a crash becomes the status and its reason."""
+    record.phase = outcome.phase
+    if outcome.kind == "result" and outcome.result is not None:
+        return on_result(record)
+    for fig in outcome.figures:  # e.g. the cool-down before a run that then failed
+        record.extra.update(fig.extra)
+    payload = outcome.payload
+    if outcome.kind == "skipped":
+        record.status, record.reason = "skipped", payload["reason"]
+    elif outcome.kind == "error":
+        record.status = "failed"
+        record.reason = f"{payload['reason']} (phase {payload.get('phase', outcome.phase)}{payload.get('where', '')})"
+        if payload.get("traceback"):
+            record.extra["traceback"] = payload["traceback"]
+    else:
+        code = outcome.exitcode
+        how = f"was killed by {signal_name(code)}" if code is not None and code < 0 else f"exited with code {code}"
+        record.status = "failed"
+        record.reason = f"{process} {how} during phase {outcome.phase}{hint}"
+    return record
+
+
+def signal_name(code: int) -> str:
+    """The signal's name of a negative exit code (``-6`` → ``SIGABRT``)."""
+    import signal
+
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
 
 
 def apply_figures(record: RunRecord, figures: Iterable[Figures]) -> None:

@@ -22,7 +22,7 @@ from harness.launchers import LiveRun, Outcome, ProcessLauncher
 from harness.phases import INPUT_POOL_SIZE, timed_loop
 from harness.plan import RunPlan
 from harness.quality.scoring import gate_figures, score
-from harness.record import base_record, quality_warnings, record_from
+from harness.record import base_record, outcome_record, quality_warnings, record_from
 from harness.rounds import drive
 from harness.trackers import default_trackers
 from results.schema import RunRecord
@@ -180,32 +180,8 @@ def run_plans(plans: Sequence[RunPlan], ctx: RunContext,
 def record_of(plan: RunPlan, ctx: RunContext, outcome: Outcome) -> RunRecord:
     """The record of a launched run, whatever its end."""
     record = base_record(plan, ctx.device, ctx.environment, "ok")
-    record.phase = outcome.phase
-    if outcome.kind == "result" and outcome.result is not None:
-        return record_from(plan, outcome.result, record, outcome.figures)
-    for fig in outcome.figures:  # e.g. the cool-down before a run that then failed
-        record.extra.update(fig.extra)
-    payload = outcome.payload
-    if outcome.kind == "skipped":
-        record.status, record.reason = "skipped", payload["reason"]
-    elif outcome.kind == "error":
-        record.status = "failed"
-        record.reason = f"{payload['reason']} (phase {payload.get('phase', outcome.phase)}{payload.get('where', '')})"
-        if payload.get("traceback"):
-            record.extra["traceback"] = payload["traceback"]
-    else:
-        code = outcome.exitcode
-        how = f"was killed by {_signal_name(code)}" if code is not None and code < 0 else f"exited with code {code}"
-        record.status = "failed"
-        record.reason = f"the run's process {how} during phase {outcome.phase} (a crash in the backend?)"
-    return record
-
-
-def _signal_name(code: int) -> str:
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
+    return outcome_record(record, outcome, lambda r: record_from(plan, outcome.result, r, outcome.figures),
+                          "the run's process", " (a crash in the backend?)")
 
 
 class Terminated(KeyboardInterrupt):

@@ -293,12 +293,8 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
                         "pipelines"})
     base = base or Path.cwd()
     name = data.get("name") or Path(source).stem
-    from harness.pipeline_spec import parse_pipelines
-
-    pipelines = parse_pipelines(data.get("pipelines"), chk, base)
-    # A suite of pipelines alone needs no models: list.
-    models = [] if pipelines and "models" not in data else [
-        _model(m, chk, f"models[{i}]", base) for i, m in enumerate(chk.seq(data.get("models"), "models"))]
+    # Backends and precisions first: they are cheap to check, and a typo there should not wait for
+    # the zoo (onnx) that models and pipelines load.
     known = backends.names()
     backend_specs = []
     for i, raw in enumerate(chk.seq(data.get("backends", ["onnxruntime"]), "backends")):
@@ -318,6 +314,12 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
         if pname not in PRECISIONS:
             raise chk.fail(f"precisions[{i}]", f"a precision ({', '.join(PRECISIONS)})", pname)
         precision_specs.append(PrecisionSpec(pname, settings))
+    from harness.pipeline_spec import parse_pipelines
+
+    pipelines = parse_pipelines(data.get("pipelines"), chk, base)
+    # A suite of pipelines alone needs no models: list.
+    models = [] if pipelines and "models" not in data else [
+        _model(m, chk, f"models[{i}]", base) for i, m in enumerate(chk.seq(data.get("models"), "models"))]
     gates = chk.mapping(data.get("gates", {}), "gates")
     for metric, spec in gates.items():
         if not isinstance(spec, str):

@@ -104,10 +104,16 @@ class MemoryTracker(Tracker):
             return
         value = rss_bytes(pid)
         if value is not None:
+            labels = self._labels()
             with self._lock:
                 self.rss["t_ns"].append(time.perf_counter_ns())
                 self.rss["bytes"].append(value)
-                self.rss["phase"].append(self.target.phase)
+                for key, label in labels.items():
+                    self.rss[key].append(label)
+
+    def _labels(self) -> dict[str, Any]:
+        """What each sample is labelled with (a subclass adds its own labels, each a key of ``rss``)."""
+        return {"phase": self.target.phase}
 
     def stop(self, result: PhaseResult | None) -> Figures:
         ru_maxrss = ru_maxrss_bytes() if self.in_process else (result.ru_maxrss_bytes if result else None)

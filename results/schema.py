@@ -107,8 +107,25 @@ class RunRecord:
         memory strategy are part of its configuration (one record per steps of a sweep)."""
         model = self.model.get("name", "")
         if self.pipeline:
-            model = f"{model} [{self.pipeline.get('steps')} steps, {self.pipeline.get('resident')}]"
+            model = f"{model} [{', '.join(self._pipeline_key())}]"
         return (model, self.backend.get("name", ""), self.precision, self.device.get("name", ""))
+
+    def _pipeline_key(self) -> list[str]:
+        """A pipeline's configuration beyond model/backend/precision: steps, memory strategy, the stages
+        whose precision or backend override the pipeline's, and the reference's step count (quality
+        against fp32 at 30 steps is not the same figure as against 20)."""
+        p = self.pipeline or {}
+        parts = [f"{p.get('steps')} steps", str(p.get("resident"))]
+        backend = self.backend.get("name", "")
+        for name, stage in (p.get("stages") or {}).items():
+            over = [v for v in (stage.get("precision"), stage.get("backend"))
+                    if v is not None and v not in (self.precision, backend)]
+            if over:
+                parts.append(f"{name}={'/'.join(over)}")
+        ref = p.get("reference_steps") or ((self.quality or {}).get("reference") or {}).get("steps")
+        if ref is not None:
+            parts.append(f"reference {ref} steps")
+        return parts
 
 
 def _json_default(obj: Any) -> Any:

@@ -143,6 +143,12 @@ def _suite_for_run(args: argparse.Namespace):
 
 
 def run_command(args: argparse.Namespace) -> int:
+    for name, value in _overrides(args).items():
+        if value is not None and not isinstance(value, bool) and value < 0:
+            raise UsageError(f"--{name.replace('_s', '').replace('_', '-')} must not be negative, found {value}")
+    suite = _suite_for_run(args)
+    # The runner (scipy, via results.stats) and the devices load only once the suite is valid: a typo
+    # in it fails at once.
     from devices.environment import capture_environment
     from devices.profiles import DeviceError, resolve
     from devices.telemetry import Telemetry
@@ -151,10 +157,6 @@ def run_command(args: argparse.Namespace) -> int:
     from harness.runner import RunContext, Terminated, interrupted_message, raise_on_sigterm
     from results.store import ResultStore
 
-    for name, value in _overrides(args).items():
-        if value is not None and not isinstance(value, bool) and value < 0:
-            raise UsageError(f"--{name.replace('_s', '').replace('_', '-')} must not be negative, found {value}")
-    suite = _suite_for_run(args)
     try:
         profile = resolve(args.device or "host")
     except DeviceError as exc:

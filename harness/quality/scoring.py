@@ -53,13 +53,3 @@ def gate_figures(record: RunRecord) -> dict[str, Any]:
     figures["energy_per_inference_mj"] = (record.power or {}).get("energy_per_inference_mj")
     return figures
 
-
-def quality_warnings(quality: dict[str, Any], floor_db: float) -> list[str]:
-    notes = []
-    if quality.get("nonfinite"):
-        notes.append(f"{quality['nonfinite']} NaN/Inf values in the outputs: this configuration is broken")
-    sqnr = quality.get("sqnr_db")
-    if isinstance(sqnr, (int, float)) and sqnr < floor_db:
-        notes.append(f"fidelity SQNR {sqnr:.1f} dB is under the floor of {floor_db:g} dB: outputs differ a lot "
-                     "from fp32")
-    return notes

@@ -55,3 +55,38 @@ class Fp16AbortsInSecondRound(NullBackend):
         if self._crash_after is not None and self._calls > self._crash_after:
             os.abort()
         return super().infer(feeds)
+
+
+class _LingeringPhases:
+    """FAKE phases: finish at once, but leave a non-daemon thread that keeps the process from exiting
+    (as a runtime's stuck exit hook would)."""
+
+    phase = "start"
+
+    def run(self):
+        import threading
+
+        from harness.phases import PhaseResult
+
+        threading.Thread(target=time.sleep, args=(3600,), daemon=False).start()
+        return PhaseResult()
+
+
+def lingering_phases(plan, cache_dir, listener, window_s, passes):
+    """``ProcessLauncher(make_phases=...)`` factory of ``_LingeringPhases``."""
+    return _LingeringPhases()
+
+
+class CountingBackend(NullBackend):
+    """FAKE: counts the instances made and closed (one per stage at prepare, each closed, is the contract)."""
+
+    name = ""
+    made: list[int] = []
+    closed: list[int] = []
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        CountingBackend.made.append(id(self))
+
+    def close(self):
+        CountingBackend.closed.append(id(self))

@@ -106,3 +106,18 @@ def test_the_run_process_dies_with_a_killed_parent(tiny_onnx, tmp_path):
     proc.send_signal(signal.SIGKILL)  # no handler runs: only the kernel's parent-death signal can help
     proc.communicate(timeout=60)
     assert _wait_gone(child), f"run process {child} outlived its killed parent"
+
+
+def test_a_run_process_that_lingers_after_its_result_is_killed_on_close(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from harness import launchers
+    from tests.harness.faulty_backends import lingering_phases
+
+    monkeypatch.setattr(launchers, "CLOSE_JOIN_S", 0.5, raising=False)
+    plan = SimpleNamespace(label="lingering", runner=SimpleNamespace(timeout_s=60.0))
+    run = launchers.ProcessLauncher(tmp_path, make_phases=lingering_phases).open(plan, [])
+    pid = run.process.pid
+    outcome = run.close(run.advance())
+    assert outcome.kind == "result"
+    assert not _alive(pid)  # killed and reaped, not left to the parent-death signal

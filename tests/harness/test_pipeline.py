@@ -143,3 +143,49 @@ def test_int8_calibration_feeds_come_from_fp32_generations_and_are_cached(tmp_pa
         for a, b in zip(calls, again[stage]):
             assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     assert list((tmp_path / "cache" / "calibration").glob("pipeline-*.npz"))
+
+
+def _same_named_inputs(folder):
+    """Stage A takes x [1, 8] (a = 2x); stage B takes its own x [1, 4] and A's a (y = a + sum(x))."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    f = TensorProto.FLOAT
+
+    def save(name, nodes, inputs, outputs, inits=()):
+        graph = helper.make_graph(nodes, name, inputs, outputs, initializer=list(inits))
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, str(folder / f"{name}.onnx"))
+        return str(folder / f"{name}.onnx")
+
+    a = save("a", [helper.make_node("Mul", ["x", "two"], ["a"])], [helper.make_tensor_value_info("x", f, [1, WIDTH])],
+             [helper.make_tensor_value_info("a", f, [1, WIDTH])], [numpy_helper.from_array(np.float32(2.0), "two")])
+    b = save("b", [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=1), helper.make_node("Add", ["a", "s"], ["y"])],
+             [helper.make_tensor_value_info("x", f, [1, 4]), helper.make_tensor_value_info("a", f, [1, WIDTH])],
+             [helper.make_tensor_value_info("y", f, [1, WIDTH])])
+    entry = {"name": "two-x", "media_seconds": 1.0, "steps": [1],
+             "stages": [{"name": "A", "model": a, "repeat": "once"}, {"name": "B", "model": b, "repeat": "per_chunk"}],
+             "wiring": {"B.a": "A.a"}, "output": "B.y"}
+    return parse_suite({"name": "t", "pipelines": [entry], "precisions": ["fp32"]}).pipelines[0]
+
+
+def test_same_named_unwired_inputs_of_two_stages_are_separate_feeds(tmp_path):
+    from types import SimpleNamespace
+
+    from harness.pipeline_run import _Child
+
+    spec = _same_named_inputs(tmp_path / "m")
+    runtimes = _runtimes(spec, tmp_path)
+    specs = _Child.external_specs(SimpleNamespace(spec=spec), runtimes)
+    assert {s.name: list(s.shape) for s in specs} == {"A.x": [1, WIDTH], "B.x": [1, 4]}
+    rng = np.random.default_rng(3)
+    feeds = {s.name: rng.standard_normal(s.shape).astype(np.float32) for s in specs}
+    ex = Executor(spec, runtimes)
+    ex.load_all()
+    try:
+        media = ex.generate([feeds], 1).media[0]
+    finally:
+        ex.close_all()
+    np.testing.assert_allclose(media, 2 * feeds["A.x"] + feeds["B.x"].sum(), rtol=1e-5)

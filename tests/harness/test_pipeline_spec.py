@@ -138,6 +138,12 @@ def test_unknown_zoo_pipeline():
     assert "pipelines[0].zoo" in msg and "talking-head-gen" in msg
 
 
+def test_zoo_pipeline_with_stages_names_only_the_offending_keys():
+    msg = _error(_suite({"zoo": "talking-head-gen", "steps": [2], "resident": "all", "wiring": {"a.b": "c.d"}}))
+    assert "pipelines[0].wiring" in msg and "['wiring']" in msg
+    assert "steps" not in msg.split("found")[-1] and "resident" not in msg.split("found")[-1]
+
+
 def test_cli_reports_a_bad_pipeline_with_exit_2(files, tmp_path, capsys):
     import yaml
 

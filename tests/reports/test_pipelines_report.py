@@ -77,3 +77,19 @@ def test_config_key_keeps_every_step_count_of_a_sweep():
     a, b = _pipe("int8", 10, 1.0, 20.0), _pipe("int8", 20, 1.0, 20.0)
     assert a.config_key() != b.config_key()
     assert _pipe("int8", 10, 1.0, 20.0, resident="staged").config_key() != a.config_key()
+
+
+def test_config_key_tells_stage_overrides_and_reference_steps_apart():
+    a = _pipe("int8", 10, 1.0, 20.0)
+    mixed = _pipe("int8", 10, 1.0, 20.0)
+    mixed.pipeline["stages"]["encoder"]["precision"] = "fp32"  # the encoder kept in fp32
+    assert mixed.config_key() != a.config_key() and "encoder=fp32" in mixed.config_key()[0]
+    other_backend = _pipe("int8", 10, 1.0, 20.0)
+    other_backend.pipeline["stages"]["denoiser"]["backend"] = "openvino"
+    assert other_backend.config_key() != a.config_key()
+    ref20 = _pipe("int8", 10, 1.0, 20.0)
+    ref20.quality["reference"] = {"steps": 20}
+    assert ref20.config_key() != a.config_key()
+    failed = _pipe("int8", 10, 0.0, None, status="failed")
+    failed.pipeline["reference_steps"] = 30  # a failed run keeps the reference's steps from its plan
+    assert "reference 30 steps" in failed.config_key()[0] and "reference 30 steps" in a.config_key()[0]
