@@ -308,7 +308,7 @@ def test_disk_full_during_a_run_on_a_real_tmpfs(small_tmpfs, tmp_path, tiny_onnx
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 1, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
-    assert "1 finished run(s) before it are saved" in done.stderr
+    assert "1 finished run(s) are saved" in done.stderr
     fallback = next(p.rstrip(":;,") for p in done.stderr.split() if "unsaved-run-" in p)
     assert "edgebench import" in done.stderr and Path(fallback).is_file()
     # the full disk took nothing: the temp folder did, and the test removes it afterwards

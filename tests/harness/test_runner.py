@@ -14,16 +14,6 @@ QUICK = RunnerSettings(warmup=2, min_iterations=20, min_duration_s=0.0, max_dura
                        idle_s=0.0)
 
 
-@pytest.fixture(autouse=True)
-def _allow_faulty_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The faulty fakes are named by import path, which only an explicit plugin allowance permits
-    (what `edgebench run --plugin` sets); the run's child process inherits it."""
-    from backends import PLUGIN_ENV
-
-    monkeypatch.setenv(PLUGIN_ENV, ",".join(f"tests.harness.faulty_backends:{c}" for c in (
-        "RaisingBackend", "AbortingBackend", "SegfaultingBackend", "HangingBackend")))
-
-
 def plan_for(model_path, backend="onnxruntime", precision="fp32", runner=QUICK, evaluation=2):
     return RunPlan(
         model=ModelSpec(name="tiny", path=str(model_path)),
