@@ -552,4 +552,7 @@ def _metadata(
 
 
 def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "model"
+    """One path component: separators and other odd characters become '_', and a name made of dots
+    ('..') or starting with one cannot climb out of the cache or hide."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))[:120]
+    return ("_" + safe[1:] if safe.startswith(".") else safe) or "model"

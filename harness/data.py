@@ -42,10 +42,10 @@ _SPLIT_STREAM = {"calibration": 0, "evaluation": 1}
 
 def load_folder(directory: str | Path, specs: Sequence[TensorSpec]) -> list[Feeds]:
     """Every ``.npy``/``.npz`` sample of ``directory``, validated against ``specs``."""
-    return [_load_file(f, specs) for f in _sample_files(directory)]
+    return [_load_file(f, specs) for f in sample_files(directory)]
 
 
-def _sample_files(directory: str | Path) -> list[Path]:
+def sample_files(directory: str | Path) -> list[Path]:
     d = Path(directory)
     if not d.is_dir():
         raise UsageError(
@@ -123,23 +123,60 @@ def random_feeds(specs: Sequence[TensorSpec], n: int, seed: int = 0, split: str 
                 f"input {s.name!r} has dynamic shape {list(s.shape)}: random inputs need every dimension fixed; "
                 "give the shape (suite `inputs:` or the run's input-shape flag)"
             )
+    check_fits(feeds_bytes(specs) * n, f"{n} {split} sample(s) of random inputs")
     out = []
     for i in range(n):
         rng = np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(_SPLIT_STREAM[split], i)))
-        feeds: Feeds = {}
-        for s in specs:
-            dt = np.dtype(s.dtype)
-            shape = tuple(int(d) for d in s.shape)  # type: ignore[arg-type]
-            if dt.kind == "f":
-                feeds[s.name] = rng.standard_normal(shape).astype(dt)
-            elif dt.kind in "iu":
-                feeds[s.name] = rng.integers(0, 100, shape).astype(dt)
-            elif dt.kind == "b":
-                feeds[s.name] = rng.random(shape) < 0.5
-            else:
-                raise UsageError(f"input {s.name!r}: cannot generate random data of dtype {dt}; pass --calib DIR")
-        out.append(feeds)
+        out.append({s.name: _random_array(rng, s) for s in specs})
     return out
+
+
+def _random_array(rng: np.random.Generator, s: TensorSpec) -> np.ndarray:
+    """Drawn in the input's own dtype (float16 via float32): never a float64 copy twice the size."""
+    dt = np.dtype(s.dtype)
+    shape = tuple(int(d) for d in s.shape)  # type: ignore[arg-type]
+    if dt.kind == "f":
+        draw = np.float64 if dt == np.float64 else np.float32
+        return rng.standard_normal(shape, dtype=draw).astype(dt, copy=False)
+    if dt.kind in "iu":
+        return rng.integers(0, 100, shape, dtype=dt)
+    if dt.kind == "b":
+        return rng.integers(0, 2, shape, dtype=np.uint8).astype(bool)
+    raise UsageError(f"input {s.name!r}: cannot generate random data of dtype {dt}; pass --calib DIR")
+
+
+def feeds_bytes(specs: Sequence[TensorSpec]) -> int:
+    """Bytes of one sample of ``specs`` (static shapes; a dynamic dim counts as 1)."""
+    total = 0
+    for s in specs:
+        count = 1
+        for d in s.shape:
+            count *= int(d) if isinstance(d, int) and d > 0 else 1
+        total += count * np.dtype(s.dtype).itemsize
+    return total
+
+
+def available_memory_bytes() -> int | None:
+    """What the machine can still give this process (MemAvailable), or None where unknown."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # no psutil, or a platform it cannot read: the guard steps aside
+        return None
+
+
+def check_fits(needed_bytes: int, what: str, share: float = 0.8) -> None:
+    """Refuse, before allocating, what would not fit in ``share`` of the available memory."""
+    available = available_memory_bytes()
+    if available is not None and needed_bytes > share * available:
+        raise UsageError(f"{what} need {_gib(needed_bytes)} but this machine has {_gib(available)} available; "
+                         "use smaller input shapes (suite `inputs:` or --shape) or fewer samples "
+                         "(data.calibration / data.evaluation)")
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.1f} MiB"
 
 
 def calibration_set(
@@ -185,7 +222,7 @@ def _split(model: Any, specs: Sequence[TensorSpec], calib_dir: Any, n: int, seed
     _check_n(n)
     fixed = set(values or {})
     if calib_dir is not None:
-        files = _sample_files(calib_dir)
+        files = sample_files(calib_dir)
         held_out = len(files) // 4 if len(files) >= 4 else (1 if len(files) >= 2 else 0)
         cut = len(files) - held_out
         chosen = files[:cut] if split == "calibration" else files[cut:]

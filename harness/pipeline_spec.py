@@ -262,9 +262,10 @@ def _backends(raw: Any, chk: _Checker, key: str) -> list[BackendSpec] | None:
     out = []
     for i, item in enumerate(chk.seq(raw, key)):
         name, options = _named("null" if item is None else item, chk, f"{key}[{i}]", "options")
-        if name not in backends.names() and ":" not in name:
+        if name not in backends.names():  # import paths only when allowed (--plugin), as for models
+            hint = f"; a suite cannot import code by itself: {backends.HOW_TO_REGISTER}" if ":" in name else ""
             raise chk.fail(f"{key}[{i}]" if isinstance(raw, list) else key,
-                           f"a backend ({', '.join(backends.names())})", name)
+                           f"a backend ({', '.join(backends.names())})", name, hint)
         _check_backend_options(name, options, chk, f"{key}[{i}].options")
         out.append(BackendSpec(name, options))
     return out

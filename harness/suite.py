@@ -15,6 +15,14 @@ from harness.errors import UsageError
 from harness.input_values import InputValue
 
 OUTPUT_KINDS = ("tensor", "image", "video", "audio")
+#: Bounds a shape must respect before anything is allocated from it (resource guards come later,
+#: with the machine's memory; these only stop nonsense such as a 10**12 dimension early).
+MAX_RANK = 8
+MAX_DIM = 2**31 - 1
+MAX_NAME = 200
+#: Settings a precision may carry, over every backend (each adapter reads its own and checks values).
+_TFLITE_SETTINGS = {"edgetpu", "pseudo_ops", "io", "timeout_s"}
+_OPENVINO_SETTINGS = {"method", "format", "subset_size", "keep_float"}
 
 
 @dataclass(frozen=True)
@@ -96,13 +104,19 @@ class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, key: str, expected: str, found: Any) -> UsageError:
+    def fail(self, key: str, expected: str, found: Any, hint: str = "") -> UsageError:
         shown = repr(found) if not isinstance(found, str) else f"'{found}'"
-        return UsageError(f"{self.source}: at '{key}': expected {expected}, found {shown}")
+        if len(shown) > 120:  # a 100,000-item list is shown by its start, not printed whole
+            shown = shown[:100] + f"… ({type(found).__name__})"
+        where = f"'{key}'" if key else "the top level"
+        return UsageError(f"{self.source}: at {where}: expected {expected}, found {shown}{hint}")
 
     def mapping(self, value: Any, key: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise self.fail(key, "a mapping (key: value)", value)
+        for k in value:
+            if not isinstance(k, str):
+                raise self.fail(f"{key}.{k!r}" if key else repr(k), "keys that are text (quote them)", k)
         return value
 
     def seq(self, value: Any, key: str) -> list[Any]:
@@ -119,12 +133,27 @@ class _Checker:
     def shape(self, value: Any, key: str) -> tuple[int, ...]:
         if isinstance(value, str):
             try:
-                return tuple(int(d) for d in value.lower().split("x"))
+                value = [int(d) for d in value.lower().split("x")]
             except ValueError:
                 raise self.fail(key, "a shape like [1, 3, 224, 224] or '1x3x224x224'", value) from None
-        if not isinstance(value, list) or not all(isinstance(d, int) and d > 0 for d in value):
-            raise self.fail(key, "a shape: a list of positive integers", value)
+        if (not isinstance(value, list) or not value or len(value) > MAX_RANK
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_DIM for d in value)):
+            raise self.fail(key, f"a shape: a list of 1 to {MAX_RANK} positive integers (each at most {MAX_DIM}), "
+                            "like [1, 3, 224, 224] or '1x3x224x224'", value)
         return tuple(value)
+
+    def text(self, value: Any, key: str, what: str = "a name (text)") -> str:
+        """A non-empty string of printable characters: names end up in tables, records and file names."""
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+            raise self.fail(key, f"{what}, 1 to {MAX_NAME} characters", value)
+        if any(not c.isprintable() for c in value):
+            raise self.fail(key, f"{what} without control characters", value)
+        return value
+
+    def number(self, value: Any, key: str, what: str = "a number") -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise self.fail(key, what, value)
+        return float(value)
 
 
 def _runner_settings(raw: Any, chk: _Checker, key: str) -> RunnerSettings:
@@ -166,6 +195,11 @@ def _data_settings(raw: Any, chk: _Checker, key: str) -> DataSettings:
             raise chk.fail(f"{key}.{k}", "a non-negative integer", raw[k])
     if raw.get("calibration") == 0:
         raise chk.fail(f"{key}.calibration", "at least 1 calibration sample", 0)
+    if raw.get("calibration_dir") is not None:
+        chk.text(raw["calibration_dir"], f"{key}.calibration_dir", "a folder path")
+    if "fidelity_floor_db" in raw:
+        raw = {**raw, "fidelity_floor_db": chk.number(raw["fidelity_floor_db"], f"{key}.fidelity_floor_db",
+                                                        "a number of dB (e.g. 10)")}
     return DataSettings(**raw)
 
 
@@ -177,6 +211,8 @@ def _model(raw: Any, chk: _Checker, key: str, base: Path) -> ModelSpec:
     sources = [k for k in ("zoo", "path", "variants") if k in raw]
     if len(sources) != 1:
         raise chk.fail(key, "exactly one of 'zoo', 'path' or 'variants'", sorted(raw))
+    if "name" in raw:
+        chk.text(raw["name"], f"{key}.name", "a model name (text)")
     inputs, values = _model_inputs(raw.get("inputs", {}), chk, f"{key}.inputs", base)
     outputs = chk.mapping(raw.get("outputs", {}), f"{key}.outputs")
     for name, kind in outputs.items():
@@ -260,11 +296,9 @@ def _input_value(name: str, kind: str, raw: Any, chk: _Checker, key: str, base: 
 
 def _named(raw: Any, chk: _Checker, key: str, options_key: str | None) -> tuple[str, dict[str, Any]]:
     if isinstance(raw, str):
-        return raw, {}
+        return chk.text(raw, key), {}
     raw = dict(chk.mapping(raw, key))
-    if "name" not in raw or not isinstance(raw["name"], str):
-        raise chk.fail(f"{key}.name", "a name", raw.get("name"))
-    name = raw.pop("name")
+    name = chk.text(raw.pop("name", None), f"{key}.name")
     if options_key is not None:
         chk.keys(raw, key, {options_key})
         return name, dict(chk.mapping(raw.get(options_key, {}), f"{key}.{options_key}"))
@@ -284,68 +318,146 @@ def _check_backend_options(name: str, options: dict[str, Any], chk: _Checker, ke
         raise UsageError(f"{chk.source}: at '{key}.{where}': {why}")
 
 
-def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) -> Suite:
+def _backends(raw_list: Any, chk: _Checker) -> list[BackendSpec]:
     import backends
 
-    chk = _Checker(source)
-    data = chk.mapping(data, "")
-    chk.keys(data, "", {"name", "description", "runner", "data", "models", "backends", "precisions", "gates",
-                        "pipelines"})
-    base = base or Path.cwd()
-    name = data.get("name") or Path(source).stem
-    # Backends and precisions first: they are cheap to check, and a typo there should not wait for
-    # the zoo (onnx) that models and pipelines load.
     known = backends.names()
-    backend_specs = []
-    for i, raw in enumerate(chk.seq(data.get("backends", ["onnxruntime"]), "backends")):
+    specs = []
+    for i, raw in enumerate(chk.seq(raw_list, "backends")):
         # YAML reads a bare `null` as None: in a backend list it can only mean the null backend.
         if raw is None:
             raw = "null"
         elif isinstance(raw, dict) and "name" in raw and raw["name"] is None:
             raw = {**raw, "name": "null"}
         bname, options = _named(raw, chk, f"backends[{i}]", "options")
-        if bname not in known and ":" not in bname:
-            raise chk.fail(f"backends[{i}]", f"a backend ({', '.join(known)})", bname)
+        if bname not in known:
+            if ":" in bname:
+                raise chk.fail(f"backends[{i}]", f"a backend name ({', '.join(known)})", bname,
+                               f"; a suite cannot import code by itself: {backends.HOW_TO_REGISTER}")
+            raise chk.fail(f"backends[{i}]", f"a backend ({', '.join(known)})", bname, _suggest(bname, known))
         _check_backend_options(bname, options, chk, f"backends[{i}].options")
-        backend_specs.append(BackendSpec(bname, options))
-    precision_specs = []
-    for i, raw in enumerate(chk.seq(data.get("precisions", ["fp32"]), "precisions")):
+        specs.append(BackendSpec(bname, options))
+    return specs
+
+
+def _precisions(raw_list: Any, chk: _Checker) -> list[PrecisionSpec]:
+    known_settings = precision_setting_names()
+    specs = []
+    for i, raw in enumerate(chk.seq(raw_list, "precisions")):
         pname, settings = _named(raw, chk, f"precisions[{i}]", None)
         if pname not in PRECISIONS:
-            raise chk.fail(f"precisions[{i}]", f"a precision ({', '.join(PRECISIONS)})", pname)
-        precision_specs.append(PrecisionSpec(pname, settings))
+            raise chk.fail(f"precisions[{i}]", f"a precision ({', '.join(PRECISIONS)})", pname,
+                           _suggest(pname, PRECISIONS))
+        for k, v in settings.items():
+            if k not in known_settings:
+                raise chk.fail(f"precisions[{i}].{k}", "a precision setting some backend reads "
+                               f"({', '.join(sorted(known_settings))})", k, _suggest(k, known_settings))
+            if not _plain_value(v):
+                raise chk.fail(f"precisions[{i}].{k}", "a number, text, true/false or a list of them", v)
+        specs.append(PrecisionSpec(pname, settings))
+    return specs
+
+
+def _plain_value(v: Any) -> bool:
+    if isinstance(v, list):
+        return all(isinstance(x, (str, int, float, bool)) for x in v)
+    return v is None or isinstance(v, (str, int, float, bool))
+
+
+def precision_setting_names() -> set[str]:
+    """Every precision setting some adapter reads; each adapter checks the values of its own."""
+    names = set(_TFLITE_SETTINGS) | set(_OPENVINO_SETTINGS)
+    from backends._onnx_variants import DEFAULTS
+    from backends._trt_plan import SETTING_KEYS
+
+    names |= {k for d in DEFAULTS.values() for k in d} | set(SETTING_KEYS)
+    return names
+
+
+def _suggest(name: str, choices: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _gates(raw: Any, chk: _Checker) -> dict[str, str]:
+    """Parsed now, so a bad condition or a misspelt metric fails before anything is measured: a gate
+    on a figure no run produces would stay "not scored yet" forever and never fail a CI job."""
+    from harness.quality import QualityError
+    from harness.quality.gates import GATE_METRICS, parse_gate
+
+    gates = chk.mapping(raw, "gates")
+    for metric, spec in gates.items():
+        if not isinstance(spec, str):
+            raise chk.fail(f"gates.{metric}", "a condition like '>= 25'", spec)
+        try:
+            parse_gate(spec)
+        except QualityError as exc:
+            raise chk.fail(f"gates.{metric}", str(exc).replace("bad gate spec ", "a condition; ", 1), spec) from None
+        if metric not in GATE_METRICS:
+            raise chk.fail(f"gates.{metric}", "a figure a run produces or a score attaches ("
+                           f"{', '.join(sorted(GATE_METRICS))})", metric, _suggest(metric, GATE_METRICS))
+    return dict(gates)
+
+
+#: figures only fidelity scoring on evaluation samples produces
+_FIDELITY_METRICS = {"sqnr_db", "cosine", "max_abs_err", "mean_abs_err", "p99_abs_err", "rel_err", "nonfinite",
+                     "psnr_db", "ssim", "si_sdr_db", "lsd_db"}
+
+
+def check_gates_scorable(suite: Suite, source: str | None = None) -> None:
+    """A fidelity gate with no evaluation samples could never be decided: refuse the combination."""
+    if suite.data.evaluation > 0:
+        return
+    blind = sorted(set(suite.gates) & _FIDELITY_METRICS)
+    if blind:
+        raise UsageError(f"{source or suite.path}: gates {', '.join(blind)} read fidelity figures, but evaluation is "
+                         "0 (data.evaluation or --evaluation): they could never pass or fail; evaluate at least 1 "
+                         "sample or drop the gates")
+
+
+def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) -> Suite:
+    chk = _Checker(source)
+    data = chk.mapping(data, "")
+    chk.keys(data, "", {"name", "description", "runner", "data", "models", "backends", "precisions", "gates",
+                        "pipelines"})
+    base = base or Path.cwd()
+    name = chk.text(data["name"], "name", "a suite name (text)") if data.get("name") is not None else Path(source).stem
+    description = data.get("description")
+    if description is not None and not isinstance(description, str):
+        raise chk.fail("description", "text", description)
+    # Backends and precisions first: they are cheap to check, and a typo there should not wait for
+    # the zoo (onnx) that models and pipelines load.
+    backend_specs = _backends(data.get("backends", ["onnxruntime"]), chk)
+    precision_specs = _precisions(data.get("precisions", ["fp32"]), chk)
     from harness.pipeline_spec import parse_pipelines
 
     pipelines = parse_pipelines(data.get("pipelines"), chk, base)
     # A suite of pipelines alone needs no models: list.
     models = [] if pipelines and "models" not in data else [
         _model(m, chk, f"models[{i}]", base) for i, m in enumerate(chk.seq(data.get("models"), "models"))]
-    gates = chk.mapping(data.get("gates", {}), "gates")
-    for metric, spec in gates.items():
-        if not isinstance(spec, str):
-            raise chk.fail(f"gates.{metric}", "a condition like '>= 25'", spec)
-    return Suite(
+    suite = Suite(
         name=str(name),
-        description=str(data.get("description", "")),
+        description=description or "",
         models=models,
         backends=backend_specs,
         precisions=precision_specs,
         runner=_runner_settings(data.get("runner", {}), chk, "runner"),
         data=_data_settings(data.get("data", {}), chk, "data"),
-        gates={str(k): str(v) for k, v in gates.items()},
+        gates=_gates(data.get("gates", {}), chk),
         path=source,
         pipelines=pipelines,
     )
+    check_gates_scorable(suite)
+    return suite
 
 
 def load_suite(path: str | Path) -> Suite:
-    import yaml
+    from harness import yamlsafe
 
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"suite file {p} does not exist; pass a YAML suite (see suites/quick.yaml)")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{p}: not valid YAML: {exc}") from exc
-    return parse_suite(data, str(p), p.parent)
+        what = "is not a regular file" if p.exists() else "does not exist"
+        raise UsageError(f"suite file {p} {what}; pass a YAML suite (see suites/quick.yaml)")
+    return parse_suite(yamlsafe.load_file(p), str(p), p.parent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,16 @@ _MD_COLUMNS = ["p50", "p99", "throughput", "speedup", "memory", "artifact", "pow
                "lse_c", "mos", "gates", "throttled"]
 
 
-def _esc(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def _esc(text: Any) -> str:
+    """User and model text made inert: HTML escaped (Markdown renderers pass raw HTML through), table
+    pipes escaped, one line."""
+    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
 
 
 def render_model(model: rm.ReportModel) -> str:
-    lines = [f"# {model.title}", ""]
-    lines.append(f"{model.run_count} runs · suite {', '.join(model.suites) or 'n/a'} · devices "
-                 f"{', '.join(d.name for d in model.devices)} · runs from {model.period} · "
+    lines = [f"# {_esc(model.title)}", ""]
+    lines.append(f"{model.run_count} runs · suite {_esc(', '.join(model.suites) or 'n/a')} · devices "
+                 f"{_esc(', '.join(d.name for d in model.devices))} · runs from {_esc(model.period)} · "
                  f"edgebench {model.edgebench_version}")
     lines.append("")
     if model.across:
@@ -36,28 +39,29 @@ def render_model(model: rm.ReportModel) -> str:
         lines.append("")
     for g in model.groups:
         best = g.recommendation.recommended
-        lines.append(f"## {g.model} on {g.device}")
+        lines.append(f"## {_esc(g.model)} on {_esc(g.device)}")
         lines.append("")
-        lines.append(f"**Ship {best.label}.**" if best else f"**{g.recommendation.headline}**")
+        lines.append(f"**Ship {_esc(best.label)}.**" if best else f"**{_esc(g.recommendation.headline)}**")
         lines.append("")
         for v in g.recommendation.verdicts:
-            lines.append(f"- **{v.rank}**: {_esc(v.sentence)}")
+            lines.append(f"- **{_esc(v.rank)}**: {_esc(v.sentence)}")
         lines.append("")
         cols = [c for c in g.columns if c.key in _MD_COLUMNS]
         lines.append("| configuration | ranking | status | " + " | ".join(_esc(c.header) for c in cols) + " |")
         lines.append("|---|---|---|" + "---|" * len(cols))
         for row in g.rows:
             if row.status != "ok":
-                cells = [f"{row.status}: {_esc(row.reason or '')}"] + [""] * (len(cols) - 1)
+                cells = [f"{_esc(row.status)}: {_esc(row.reason or '')}"] + [""] * (len(cols) - 1)
             else:
                 cells = []
                 for c in cols:
                     cell = row.cells.get(c.key)
                     cells.append(_esc(cell.display) if cell else "n/a (not recorded)")
-            lines.append(f"| {row.config} | {row.rank or ''} | {row.status} | " + " | ".join(cells) + " |")
+            head = [_esc(row.config), _esc(row.rank or ""), _esc(row.status)]
+            lines.append("| " + " | ".join(head + cells) + " |")
         lines.append("")
         for headers, reason in g.unavailable:
-            lines.append(f"- {headers}: n/a for every run ({_esc(reason)})")
+            lines.append(f"- {_esc(headers)}: n/a for every run ({_esc(reason)})")
         if g.unavailable:
             lines.append("")
     lines += _pipelines(model)
@@ -65,8 +69,8 @@ def render_model(model: rm.ReportModel) -> str:
         lines.append("## Failed and skipped runs")
         lines.append("")
         for f in model.failed:
-            lines.append(f"- `{f['run_id']}` {f['model']} · {f['backend']} · {f['precision']} on {f['device']}: "
-                         f"**{f['status']}**: {_esc(f['reason'])}")
+            lines.append(f"- {_esc(f['run_id'])} {_esc(f['model'])} · {_esc(f['backend'])} · {_esc(f['precision'])} on "
+                         f"{_esc(f['device'])}: **{_esc(f['status'])}**: {_esc(f['reason'])}")
         lines.append("")
     lines.append("## How the recommendation is made")
     lines.append("")
@@ -75,7 +79,7 @@ def render_model(model: rm.ReportModel) -> str:
         if g.recommendation.rules in seen:
             continue
         seen.append(g.recommendation.rules)
-        lines.extend(f"- {r}" for r in g.recommendation.rules)
+        lines.extend(f"- {_esc(r)}" for r in g.recommendation.rules)
     if model.footnotes:
         lines.append("")
         lines.extend(f"- {_esc(f)}" for f in model.footnotes)
@@ -122,23 +126,24 @@ def render(
 def render_comparison(comparison: Any, path: str | Path | None = None) -> str:
     """The comparison as Markdown: verdict first, then one row per configuration."""
     rows = rm.comparison_rows(comparison)
-    lines = [f"# edgebench compare: {comparison.base_label} → {comparison.new_label}", ""]
+    lines = [f"# edgebench compare: {_esc(comparison.base_label)} → {_esc(comparison.new_label)}", ""]
     if comparison.has_regression:
         lines.append(f"**REGRESSION** in {sum(r.verdict in ('regression', 'mixed') for r in rows)} configuration(s).")
     else:
         lines.append("**No regression**" + (" (no rules given)." if not comparison.thresholds else "."))
     lines.append("")
-    lines.append(f"Matched on {', '.join(comparison.matched_on)}; rules: "
-                 + (", ".join(f"`{t.text}`" for t in comparison.thresholds) or "none")
+    lines.append(f"Matched on {_esc(', '.join(comparison.matched_on))}; rules: "
+                 + (", ".join(_esc(t.text) for t in comparison.thresholds) or "none")
                  + f"; latency tested with Mann-Whitney U (alpha {comparison.alpha:g}) and a bootstrap 95% CI of "
                    "the median ratio.")
-    lines.extend(f"- {n}" for n in comparison.notes)
+    lines.extend(f"- {_esc(n)}" for n in comparison.notes)
     lines.append("")
     lines.append("| configuration | verdict | p50 base → new | change | median ratio [95% CI] | MW p | why |")
     lines.append("|---|---|---|---|---|---|---|")
     for r in rows:
         verdict = r.verdict if r.verdict != "n/a" else r.state.replace("_", " ")
-        lines.append(f"| {_esc(r.label)} | {verdict} | {r.p50} | {r.p50_change} | {r.ratio_ci} | {r.p_value} | "
+        cells = [verdict, r.p50, r.p50_change, r.ratio_ci, r.p_value]
+        lines.append(f"| {_esc(r.label)} | " + " | ".join(_esc(c) for c in cells) + " | "
                      f"{_esc('; '.join(r.reasons))} |")
     lines.append("")
     text = "\n".join(lines)

@@ -59,10 +59,18 @@ def json_files(path: str | Path) -> list[Path]:
                             "its storage folder (.benchmarks)")
 
 
+#: far above any pytest-benchmark file (raw timings included)
+MAX_JSON_BYTES = 512 * 1024 * 1024
+
+
 def load_json(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
-        doc = json.loads(p.read_text())
+        with open(p, "rb") as f:
+            data = f.read(MAX_JSON_BYTES + 1)  # bounded: a wrong path to a huge file or a device is refused
+        if len(data) > MAX_JSON_BYTES:
+            raise PytestImportError(f"{p} is larger than {MAX_JSON_BYTES // 2**20} MiB: not a pytest-benchmark file")
+        doc = json.loads(data)  # bytes: json detects UTF-8/16/32 by itself
     except (OSError, UnicodeDecodeError) as exc:
         raise PytestImportError(f"cannot read {p}: {exc}") from exc
     except json.JSONDecodeError as exc:
@@ -83,11 +91,19 @@ def import_paths(paths: Iterable[str | Path], include_foreign: bool = False) -> 
             doc = load_json(f)
             result.files.append(f)
             for i, bench in enumerate(doc["benchmarks"]):
-                name = bench.get("fullname") or bench.get("name") or f"benchmarks[{i}]"
+                if not isinstance(bench, Mapping):
+                    result.left_out.append(f"{f}: benchmarks[{i}]: expected an object, found {type(bench).__name__}")
+                    continue
+                name = str(bench.get("fullname") or bench.get("name") or f"benchmarks[{i}]")
                 try:
                     record = record_from_benchmark(bench, doc, source=str(f), include_foreign=include_foreign)
                 except PytestImportError as exc:
                     result.left_out.append(f"{f}: {name}: {exc}")
+                    continue
+                except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                    # a field of the wrong type somewhere in a hand-edited or foreign file
+                    result.left_out.append(f"{f}: {name}: malformed entry ({type(exc).__name__}: {exc}); "
+                                           "expected the layout pytest-benchmark writes")
                     continue
                 if record is None:
                     result.left_out.append(f"{f}: {name}: not an edgebench benchmark (no extra_info."
@@ -111,7 +127,13 @@ def record_from_benchmark(bench: Mapping[str, Any], doc: Mapping[str, Any], sour
                           include_foreign: bool = False) -> RunRecord | None:
     """One benchmark entry -> a RunRecord (None for a foreign benchmark unless ``include_foreign``)."""
     info = bench.get("extra_info") or {}
+    if not isinstance(info, Mapping):
+        raise PytestImportError(f"'extra_info' must be an object, found {info!r:.60} ({type(info).__name__})")
     ours = EXTRA_INFO_MARK in info
+    for key in ("record", "stats"):
+        value = (info if key == "record" else bench).get(key)
+        if value is not None and not isinstance(value, Mapping):
+            raise PytestImportError(f"'{key}' must be an object, found {value!r:.60} ({type(value).__name__})")
     if not ours and not include_foreign:
         return None
     stats = bench.get("stats")

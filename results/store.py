@@ -8,6 +8,7 @@ user_version``; ``MIGRATIONS[i]`` takes a store from version i to i+1.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import zlib
 from collections.abc import Iterable, Sequence
@@ -76,20 +77,51 @@ class StoreError(Exception):
 
 
 class ResultStore:
+    """``create=False`` opens an existing store to read; one on a read-only file or folder (a mounted
+    archive, a CI cache) is opened read-only, so it can still be listed, shown, exported and reported."""
+
     def __init__(self, path: str | Path, create: bool = True) -> None:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(f"no result store at {self.path}: run 'edgebench run' first, or pass --out DIR")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = not create and not _writable(self.path)
         try:
-            self._db = sqlite3.connect(self.path, timeout=30.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
+            if self.read_only:
+                self._db = _open_read_only(self.path)
+            else:
+                try:
+                    self._db = self._open_writable()
+                except sqlite3.OperationalError:
+                    if create:
+                        raise
+                    # reading needs no space: a store on a full disk can still be listed and reported
+                    self.read_only = True
+                    self._db = _open_read_only(self.path)
             self._migrate()
+        except sqlite3.OperationalError as exc:
+            if _out_of_space(self.path):
+                raise StoreError(f"cannot open the store {self.path} ({exc}): the disk holding it is full; free some "
+                                 "space or point --out at another folder") from exc
+            raise StoreError(f"cannot open the store {self.path} ({exc}); check the file and its folder, or point "
+                             "--out at another folder") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{self.path} is not a readable edgebench store ({exc}); point --out at another folder"
             ) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot open the store {self.path} ({exc.strerror or exc}); check the folder "
+                             "or point --out at another one") from exc
+
+    def _open_writable(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
 
     # -- schema ---------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -99,11 +131,21 @@ class ResultStore:
                 f"{self.path} was written by a newer edgebench (store version {version}, this one reads up to "
                 f"{STORE_VERSION}); upgrade edgebench"
             )
+        if self.read_only and version < STORE_VERSION:
+            raise StoreError(f"{self.path} is read-only and in an older layout (version {version}); open it once "
+                             "where it is writable so edgebench can upgrade it")
+        if version == 0 and self.read_only is False and self._has_foreign_tables():
+            raise StoreError(f"{self.path} is an SQLite file but not an edgebench store (it has other tables); "
+                             "point --out at another folder")
         for target in range(version, STORE_VERSION):
             with self._db:
                 for statement in MIGRATIONS[target]:
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {target + 1}")
+
+    def _has_foreign_tables(self) -> bool:
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return any(r[0] not in ("runs", "samples") for r in rows)
 
     @property
     def version(self) -> int:
@@ -173,9 +215,11 @@ class ResultStore:
 
     # -- reading --------------------------------------------------------------------------
     def resolve(self, run_id_or_prefix: str) -> str:
-        rows = self._db.execute(
-            "SELECT run_id FROM runs WHERE run_id LIKE ? ORDER BY run_id", (run_id_or_prefix.replace("%", "") + "%",)
-        ).fetchall()
+        # A prefix compared as text, never a LIKE pattern: '%' or '_' in an id mean themselves.
+        rows = self._read(
+            "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id LIMIT 50",
+            (len(run_id_or_prefix), run_id_or_prefix),
+        ) if run_id_or_prefix else []
         exact = [r[0] for r in rows if r[0] == run_id_or_prefix]
         if exact:
             return exact[0]
@@ -183,20 +227,24 @@ class ResultStore:
             raise StoreError(f"no run matches {run_id_or_prefix!r} in {self.path}; 'edgebench list' shows the runs")
         if len(rows) > 1:
             shown = ", ".join(r[0] for r in rows[:5])
-            raise StoreError(f"{run_id_or_prefix!r} matches {len(rows)} runs ({shown}…); give more characters")
+            many = f"{len(rows)}" if len(rows) < 50 else "50 or more"
+            raise StoreError(f"{run_id_or_prefix!r} matches {many} runs ({shown}…); give more characters")
         return rows[0][0]
 
     def get(self, run_id: str, with_samples: bool = True) -> RunRecord:
         run_id = self.resolve(run_id)
-        row = self._db.execute("SELECT record FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        record = RunRecord.from_dict(json.loads(row[0]))
+        row = self._read("SELECT record FROM runs WHERE run_id = ?", (run_id,))[0]
+        record = self._record(row[0])
         if with_samples:
             record.samples = self.samples(run_id)
         return record
 
     def samples(self, run_id: str) -> dict[str, Any]:
-        rows = self._db.execute("SELECT series, data FROM samples WHERE run_id = ?", (run_id,)).fetchall()
-        return {series: _unpack(data) for series, data in rows}
+        rows = self._read("SELECT series, data FROM samples WHERE run_id = ?", (run_id,))
+        try:
+            return {series: _unpack(data) for series, data in rows}
+        except (zlib.error, ValueError, TypeError) as exc:
+            raise self._damaged(exc) from exc
 
     def records(
         self,
@@ -225,7 +273,23 @@ class ResultStore:
             args.extend(ids)
         sql = "SELECT record FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY created_at, run_id"
-        return [RunRecord.from_dict(json.loads(r[0])) for r in self._db.execute(sql, args)]
+        return [self._record(r[0]) for r in self._read(sql, args)]
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+    def _record(self, text: Any) -> RunRecord:
+        try:
+            return RunRecord.from_dict(json.loads(text))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise self._damaged(exc) from exc
+
+    def _damaged(self, exc: Exception) -> StoreError:
+        return StoreError(f"{self.path} is damaged ({type(exc).__name__}: {exc}); recover what is left with "
+                          f"'sqlite3 {self.path} .recover | sqlite3 recovered.sqlite', or point --out elsewhere")
 
     def query(self, **filters: Any):  # -> pandas.DataFrame
         """One row per run, nested groups flattened to dotted columns (``latency_ms.p50``)."""
@@ -239,7 +303,32 @@ class ResultStore:
         return self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        return int(self._read("SELECT COUNT(*) FROM runs")[0][0])
+
+
+def _out_of_space(path: Path, need_bytes: int = 1024 * 1024) -> bool:
+    import shutil
+
+    try:
+        return shutil.disk_usage(path.parent).free < need_bytes
+    except OSError:
+        return False
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Read-only first (sees a WAL a writer left); when SQLite cannot even create the WAL index in a
+    read-only folder, as immutable: nothing can change a file nobody can write."""
+    uri = path.resolve().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0)
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30.0)
 
 
 def _pack(values: Any) -> bytes:

@@ -104,9 +104,10 @@ def _post_filter(records: list[Any], sel: dict[str, str]) -> list[Any]:
 
 
 def _load_json(path: Path) -> list[Any]:
+    from harness.textio import read_text
     from results.schema import RunRecord
 
-    text = path.read_text()
+    text = read_text(path, 512 * 1024 * 1024, what="JSON file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError:

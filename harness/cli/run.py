@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--evaluation", type=int, metavar="N", help="evaluation samples for quality (0: skip scoring)")
     p.add_argument("--fail-on-gate", action="store_true", help="exit non-zero (3) when a quality gate fails")
     p.add_argument("--report", metavar="FILE", help="also write an HTML report (or .md) of this invocation's runs")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS",
+                   help="allow an out-of-tree backend for this run (repeatable); the suite then names it as "
+                   "MODULE:CLASS. Installed plugins (entry-point group edgebench.backends) need no flag")
     add_out(p)
     add_json(p)
     p.set_defaults(func=run_command)
@@ -57,17 +61,34 @@ def _parse_shapes(items: list[str]) -> dict[str, list[int]]:
             shapes[name] = [int(d) for d in dims.lower().split("x")]
         except ValueError:
             raise UsageError(f"--shape {item!r}: expected INPUT=1x3x224x224 (positive integers joined by x)") from None
-        if not name or not shapes[name] or min(shapes[name]) <= 0:
+        if not name or not shapes[name] or min(shapes[name]) <= 0 or max(shapes[name]) > 2**31 - 1 \
+                or len(shapes[name]) > 8:
             raise UsageError(f"--shape {item!r}: expected INPUT=1x3x224x224 (positive integers joined by x)")
     return shapes
+
+
+def _allow_plugins(specs: list[str]) -> None:
+    from backends import allow_plugin
+    from backends.base import BackendError
+
+    for spec in specs:
+        try:
+            allow_plugin(spec)
+        except BackendError as exc:
+            raise UsageError(f"--plugin {spec!r}: {exc}") from exc
 
 
 def _suite_from_args(args: argparse.Namespace):
     from harness.suite import load_suite, parse_suite
 
+    _allow_plugins(getattr(args, "plugin", None) or [])
     if args.suite and args.model:
         raise UsageError("give a suite file or --model, not both")
     if args.suite:
+        size = Path(args.suite).stat().st_size if Path(args.suite).is_file() else 0
+        if size > 1024 * 1024:
+            print(f"edgebench: reading and checking the suite {args.suite} ({size / 2**20:.1f} MiB)…",
+                  file=sys.stderr, flush=True)
         suite = load_suite(args.suite)
         if args.backend or args.precision:
             suite = _restrict(suite, args.backend, args.precision)
@@ -132,13 +153,18 @@ def _suite_for_run(args: argparse.Namespace):
     """The suite with the command line's --input, --calib, --evaluation applied (and --rounds checked)."""
     import dataclasses
 
+    from harness.suite import check_gates_scorable
+
     if args.rounds is not None and args.rounds < 1:
         raise UsageError(f"--rounds must be at least 1 (5 or more for an interval between rounds), found {args.rounds}")
     suite = _with_inputs(_suite_from_args(args), args.inputs)
     if args.calib:
         suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, calibration_dir=args.calib))
     if args.evaluation is not None:
+        if args.evaluation < 0:
+            raise UsageError(f"--evaluation must not be negative, found {args.evaluation}")
         suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, evaluation=args.evaluation))
+        check_gates_scorable(suite, "--evaluation 0")
     return suite
 
 
@@ -165,10 +191,7 @@ def run_command(args: argparse.Namespace) -> int:
     plans: list[Any] = expand(suite, profile.name, _overrides(args), profile.runner_defaults,
                               profile.backend_options)
     # Every model file is checked before the first run: a typo should not surface an hour in.
-    for spec in suite.models:
-        for precision in spec.variants or ["fp32"]:
-            source = model_source(spec, precision, out / "cache" / "zoo")
-            _check_inputs(spec, source)
+    _preflight(suite, plans, out, model_source)
     plans += pipeline_plans(suite, profile, _overrides(args), out)
     context = RunContext(out_dir=out, environment=capture_environment(__version__),
                          device={"name": profile.name, **profile.facts()}, telemetry=Telemetry.for_profile(profile),
@@ -178,7 +201,11 @@ def run_command(args: argparse.Namespace) -> int:
     show = sys.stderr.isatty() or not args.json
     previous = raise_on_sigterm()  # `kill` (a CI timeout, systemd) stops like Ctrl-C: finished runs are kept
     try:
-        _run_all(plans, context, store, records, show)
+        _run_all(plans, context, store, records, show, out)
+    except _Unsaved as exc:
+        print(f"edgebench: error: {exc}", file=sys.stderr)
+        print(f"edgebench: {len(records)} finished run(s) are saved; the suite stops here", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as exc:
         print(f"edgebench: {interrupted_message(len(records))}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
@@ -189,6 +216,10 @@ def run_command(args: argparse.Namespace) -> int:
     if args.report:
         _write_report(records, Path(args.report), store_path(args))
     failed_gates = [r for r in records for g in r.gates.values() if g.get("passed") is False]
+    undecided = sorted({name for r in records for name, g in r.gates.items() if g.get("passed") is None})
+    if args.fail_on_gate and undecided:
+        print(f"edgebench: note: gate(s) {', '.join(undecided)} not decided by this run (figures attached later "
+              "by 'edgebench score' decide them); --fail-on-gate judged only the decided ones", file=sys.stderr)
     if args.fail_on_gate and failed_gates:
         raise GateFailed(f"{len(failed_gates)} run(s) failed a quality gate")
     return 1 if any(r.status == "failed" for r in records) else 0
@@ -210,7 +241,7 @@ def _print_runs(records: list, args: argparse.Namespace, out: Path) -> None:
           f"'edgebench list --out {out}' and 'edgebench show RUN_ID --out {out}'")
 
 
-def _run_all(plans: list, context: Any, store: Any, records: list, show: bool) -> None:
+def _run_all(plans: list, context: Any, store: Any, records: list, show: bool, out: Path) -> None:
     """Run and save each plan (rounds interleaved within a model and backend; pipelines one after
     another); ``records`` holds what finished (also when interrupted)."""
     from harness.pipeline_run import run_pipeline_plan
@@ -225,7 +256,9 @@ def _run_all(plans: list, context: Any, store: Any, records: list, show: bool) -
             print(f"[{singles[k] + 1}/{n}] {plan.label} …", file=sys.stderr, flush=True)
 
     def keep(i: int, record: Any) -> None:
-        store.save(record)
+        unsaved = _save(store, record, out)
+        if unsaved:
+            raise _Unsaved(unsaved)
         records.append(record)
         if show:
             print(f"[{i + 1}/{n}] {plans[i].label}: {_one_line(record)}", file=sys.stderr, flush=True)
@@ -285,6 +318,79 @@ def pipeline_plans(suite, profile, overrides: dict[str, Any], out: Path) -> list
                 stage_source(stage, precision, out / "cache" / "zoo")
     return expand_pipelines(suite, runner_settings(suite, overrides, profile.runner_defaults), profile.name,
                             profile.backend_options)
+
+
+class _Unsaved(Exception):
+    """A measured record the store could not take; the message says where it went instead."""
+
+
+def _preflight(suite, plans: list, out: Path, model_source) -> None:
+    """Every model file is checked before the first run (a typo should not surface an hour in), each
+    distinct file once, saying what it does when that takes a while; inputs that cannot fit in memory
+    even at one byte per value are refused here, before anything is measured."""
+    from harness.data import check_fits, sample_files
+
+    if suite.data.calibration_dir is not None:
+        sample_files(suite.data.calibration_dir)  # a missing or empty folder fails now, not in every run
+    sources = {(spec.zoo, spec.path, tuple(sorted(spec.variants.items()))): spec for spec in suite.models}
+    loud = len(sources) > 50 or len(suite.models) > 500
+    if loud:
+        print(f"edgebench: {len(plans)} run(s) planned; checking {len(sources)} distinct model file(s) of "
+              f"{len(suite.models)} model entries…", file=sys.stderr, flush=True)
+    last = time.monotonic()
+    for i, spec in enumerate(sources.values(), 1):
+        for precision in spec.variants or ["fp32"]:
+            model_source(spec, precision, out / "cache" / "zoo")
+        if loud and time.monotonic() - last > 5:
+            print(f"edgebench: checked {i}/{len(sources)} model files…", file=sys.stderr, flush=True)
+            last = time.monotonic()
+    for spec in suite.models:
+        if spec.input_values:
+            _check_inputs(spec, model_source(spec, "fp32", out / "cache" / "zoo"))
+        for name, shape in spec.input_shapes.items():
+            count = 1
+            for d in shape:
+                count *= d
+            check_fits(count, f"input {name!r} of {spec.name} ({'x'.join(map(str, shape))}, at least 1 byte per value)")
+
+
+def _save(store, record, out: Path) -> str | None:
+    """Save ``record``; when the store cannot take it (disk full, I/O error) the measured record goes
+    to a JSON file next to the store instead of being lost. Returns the message to show, or None."""
+    import sqlite3
+
+    from results.store import StoreError
+
+    try:
+        store.save(record)
+        return None
+    except (sqlite3.Error, OSError, StoreError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+    fallback = write_fallback(record, store.path.parent)
+    if fallback is None:
+        import json
+
+        return (f"could not save run {record.run_id} in {store.path} ({why}), nor write it to a file; "
+                f"the record follows, save it as FILE.json and run 'edgebench import FILE.json':\n"
+                + json.dumps(record.to_dict(), default=str))
+    return (f"could not save run {record.run_id} in {store.path} ({why}); the measured record is in "
+            f"{fallback}: free some space, then run 'edgebench import {fallback} --out {out}'")
+
+
+def write_fallback(record, folder: Path) -> Path | None:
+    """The record (with its raw samples) as JSON beside the store, else in the temp folder."""
+    import json
+    import tempfile
+
+    text = json.dumps(record.to_dict(with_samples=True), default=str, indent=1)
+    for where in (folder, Path(tempfile.gettempdir())):
+        path = where / f"unsaved-run-{record.run_id}.json"
+        try:
+            path.write_text(text)
+            return path
+        except OSError:
+            path.unlink(missing_ok=True)  # a truncated file must not pass for the record
+    return None
 
 
 def _one_line(record) -> str:

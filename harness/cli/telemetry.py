@@ -45,11 +45,11 @@ def _no_action(p: argparse.ArgumentParser) -> int:
 
 
 def handler(args: argparse.Namespace) -> int:
+    from harness.textio import read_bytes_bounded
+
     path = Path(args.file)
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}; expected a captured {args.format} log") from None
+    # bounded: `telemetry parse /dev/zero` (or a mistaken multi-GB file) is refused, not read forever
+    text = read_bytes_bounded(path, what=f"{args.format} log").decode("utf-8", errors="replace")
     if args.interval_ms is not None and args.interval_ms <= 0:
         raise UsageError(f"--interval-ms must be > 0, found {args.interval_ms}")
     try:

@@ -28,6 +28,19 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "==": operator.eq,
 }
+#: Every figure a gate may name: what the runner measures (``harness.runner.gate_figures``), what
+#: fidelity scoring writes, and what ``edgebench score`` attaches later (MOS, DNSMOS, LSE).
+#: A suite's gates are checked against this list before anything runs, so a misspelt metric is an
+#: error instead of a gate that stays "not scored yet" and can never fail.
+GATE_METRICS: frozenset[str] = frozenset(
+    [f"latency_{k}_ms" for k in ("mean", "std", "min", "max", "p50", "p90", "p95", "p99", "n", "cv_pct")]
+    + ["peak_rss_bytes", "energy_per_inference_mj"]
+    + ["sqnr_db", "cosine", "max_abs_err", "mean_abs_err", "p99_abs_err", "rel_err", "nonfinite",
+       "psnr_db", "ssim", "si_sdr_db", "lsd_db"]
+    + ["lse_d", "lse_c", "lse_d_delta", "lse_c_delta"]
+    + ["mos", "mos_ci95", "mos_delta", "mos_delta_ci95", "mos_delta_p_value", "mos_n_votes", "mos_n_listeners"]
+    + ["mos_lqo_sig", "mos_lqo_bak", "mos_lqo_ovrl"]
+)
 _SPEC = re.compile(r"^\s*(>=|<=|==|>|<)\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*$")
 
 

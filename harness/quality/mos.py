@@ -25,6 +25,7 @@ MOS-LQO and live in ``dnsmos``; MOS from different tests are not comparable.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -77,7 +78,14 @@ def read_ratings(path: str | Path, scale: str = "acr") -> list[Rating]:
     p = Path(path)
     if not p.is_file():
         raise QualityError(f"ratings file {p} not found")
-    with open(p, newline="", encoding="utf-8-sig") as f:
+    from harness.errors import UsageError
+    from harness.textio import read_text
+
+    try:
+        text = read_text(p, what="ratings file")
+    except UsageError as exc:
+        raise QualityError(str(exc)) from None
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
         missing = [c for c in COLUMNS if c not in header]

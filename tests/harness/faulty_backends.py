@@ -90,3 +90,21 @@ class CountingBackend(NullBackend):
 
     def close(self):
         CountingBackend.closed.append(id(self))
+
+class DiskFillingBackend(NullBackend):
+    """Fills the folder named by $EDGEBENCH_TEST_FILL (a small tmpfs in the test) while it loads, so the
+    disk is full when the measured record is saved: the store must not lose it."""
+
+    name = ""
+
+    def load(self, artifact):
+        super().load(artifact)
+        folder = os.environ.get("EDGEBENCH_TEST_FILL")
+        if folder:
+            try:
+                with open(os.path.join(folder, "fill"), "wb") as f:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+            except OSError:
+                pass  # ENOSPC: exactly what this fake is for

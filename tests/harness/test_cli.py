@@ -105,7 +105,8 @@ models: [{{path: {tiny_onnx}}}]
 backends: [{{name: "null"}}, {{name: "tests.harness.faulty_backends:HangingBackend"}}]
 """)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite), "--out", str(out)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite), "--out", str(out),
+                             "--plugin", "tests.harness.faulty_backends:HangingBackend"], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     # wait until the first (null) run is stored and the second one is hanging in load

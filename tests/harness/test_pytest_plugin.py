@@ -56,6 +56,9 @@ def bench_dir(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Pat
     build_tiny_onnx(pytester.path / "tiny.onnx")
     monkeypatch.setenv("EDGEBENCH_OUT", str(pytester.path / "out"))
     monkeypatch.setenv("EDGEBENCH_DEVICE", "host")
+    # the fake adapters are named by import path: allowed explicitly, as `run --plugin` would
+    monkeypatch.setenv("EDGEBENCH_PLUGINS", ",".join(f"{FAKES}:{c}" for c in (
+        "MissingRuntimeFakeBackend", "Fp32OnlyFakeBackend", "NaNFakeBackend")))
     # for subprocess runs (xdist workers): the repo's packages and the fakes import from there
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     return pytester.path
@@ -152,6 +155,8 @@ def benchmark_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "    assert record.latency_ms['n'] == benchmark.stats.stats.rounds\n"
     )
     env = {**os.environ, "EDGEBENCH_OUT": str(folder / "out"), "EDGEBENCH_DEVICE": "host",
+           # import paths in a suite are refused unless allowed explicitly (issue 15: plugins only)
+           "EDGEBENCH_PLUGINS": f"{FAKES}:MissingRuntimeFakeBackend,{FAKES}:Fp32OnlyFakeBackend",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     args = [sys.executable, "-m", "pytest", *PLUGIN, "-rs", "-q", "-W", "ignore::DeprecationWarning",
             "--benchmark-json", str(folder / "result.json"), "--benchmark-autosave",
