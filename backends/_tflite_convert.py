@@ -284,6 +284,7 @@ def _run_child(job: dict[str, Any], workdir: Path, timeout_s: float) -> str:
     import json
     import sys
 
+    workdir = Path(workdir).resolve()  # the child's cwd is workdir: every path it gets must be absolute
     job_path = workdir / "job.json"
     job_path.write_text(json.dumps(job))
     root = Path(__file__).resolve().parents[1]
@@ -351,7 +352,9 @@ def convert(model: ModelSource, variant: Variant, calibration: Iterable[Feeds] |
     output_names = _onnx_outputs(model.path)
     final.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=final.parent) as tmp:
-        work = Path(tmp)
+        # Absolute: the conversion child runs with its working directory set to ``work``, so a path
+        # relative to ours (a relative --out) would point nowhere there.
+        work = Path(tmp).resolve()
         src = _fix_static_shapes(model.path, inputs, work / "static.onnx")
         kwargs: dict[str, Any] = {
             "input_onnx_file_path": str(src),

@@ -39,10 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import BackendError, Feeds
+from backends.base import BackendError, Feeds, UnsupportedVariant
 
 #: precisions this adapter builds; int8-mixed is explicit quantization of a partly quantized QDQ model
-TRT_PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int8-mixed")
+TRT_PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8", "int8-mixed")
 INT8_MODES: tuple[str, ...] = ("explicit", "implicit")
 #: variant settings this adapter reads; other keys belong to other adapters (e.g. the QDQ quantizer)
 SETTING_KEYS: tuple[str, ...] = ("int8_mode", "workspace_bytes", "dla_core", "gpu_fallback", "profiles",
@@ -125,9 +125,9 @@ def precision_warnings(precision: str, capability: GpuCapability, settings: TrtS
         if settings.int8_mode == "implicit" and _version_at_least(trt_version, (10, 1)):
             out.append(f"implicit int8 calibration is deprecated since TensorRT 10.1 (found {trt_version}): "
                        "prefer int8_mode: explicit (a QDQ model)")
-    if precision == "fp32" and capability.tf32 and settings.tf32 is not False:
+    if precision == "fp32" and capability.tf32 and settings.tf32 is True:
         out.append(f"fp32 on compute capability {cc} uses TF32 tensor cores for convolutions and matrix "
-                   "multiplies (TensorRT's default); set tf32: false in the variant for strict fp32")
+                   "multiplies (tf32: true in the variant): this is not strict fp32")
     return out
 
 
@@ -301,10 +301,18 @@ def builder_plan(precision: str, settings: TrtSettings, capability: GpuCapabilit
     int8_mode = settings.int8_mode if precision == "int8" else "explicit" if precision == "int8-mixed" else None
     if precision == "fp16":
         flags.append("FP16")
+    elif precision == "bf16":
+        if trt_major < 9:
+            raise UnsupportedVariant(f"TensorRT {trt_major}.x has no BF16 builder flag (added in 9.0): bf16 is skipped")
+        if capability is not None and capability.compute_capability < (8, 0):
+            raise UnsupportedVariant(f"bf16 needs a GPU of compute capability 8.0 or newer; this one is "
+                                     f"{capability.cc_text}: run fp16 instead")
+        flags.append("BF16")
     elif int8_mode is not None:
         # Explicit (QDQ) networks still need the INT8 flag in TensorRT's weakly typed mode (8.x and 10.x).
         flags.append("INT8")
-    if precision == "fp32" and settings.tf32 is False:
+    if precision == "fp32" and settings.tf32 is not True:
+        # fp32 means full precision: TensorRT's default (TF32 on for Ampere+) is opted out of unless asked.
         clear.append("TF32")
     device = "GPU"
     if settings.dla_core is not None:

@@ -22,7 +22,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int8-dynamic", "int8-mixed")
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8", "int8-dynamic", "int8-mixed")
+
+# Runtime spellings of element types -> the precision names above. Types that are not compute
+# precisions (int32 indices, int64 shapes, bool masks) map to nothing and are not counted.
+_TYPE_PRECISION = {
+    "f32": "fp32", "float32": "fp32", "float": "fp32", "fp32": "fp32",
+    "f16": "fp16", "float16": "fp16", "half": "fp16", "fp16": "fp16",
+    "bf16": "bf16", "bfloat16": "bf16",
+    "i8": "int8", "u8": "int8", "int8": "int8", "uint8": "int8",
+    "i4": "int4", "u4": "int4", "int4": "int4", "uint4": "int4",
+    "f8e4m3": "fp8", "f8e5m2": "fp8", "fp8": "fp8",
+}
 
 Feeds = Mapping[str, np.ndarray]
 
@@ -168,6 +179,29 @@ def atomic_path(target: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+def precision_of_type(type_name: Any) -> str | None:
+    """A runtime's element type name (``f32``, ``bfloat16``, ``DataType.HALF``, ``int8``) as a precision name,
+    or None for types that are not a compute precision (int32, int64, bool)."""
+    text = str(type_name).strip().lower().rsplit(".", 1)[-1]
+    return _TYPE_PRECISION.get(text)
+
+
+def executed_summary(by_type: Mapping[str, int], unit: str, source: str, **extra: Any) -> dict[str, Any]:
+    """The ``executed_precision`` of a run from counts of compute layers/ops per precision.
+
+    Any integer compute makes it a quantized run (``int8``/``int4``); otherwise the float precision with the
+    most layers wins (ties go to the narrower type: a run is only called fp32 when fp32 dominates).
+    """
+    counts = {k: int(v) for k, v in by_type.items() if v}
+    if not counts:
+        return {"precision": None, "by_type": {}, "unit": unit, "source": source,
+                "reason": "the runtime reported no compute layers with a float or integer type", **extra}
+    order = ("int4", "int8", "fp8", "fp16", "bf16", "fp32")
+    integer = [p for p in ("int4", "int8") if counts.get(p)]
+    floats = max(counts, key=lambda p: (counts[p], -order.index(p) if p in order else 0))
+    precision = integer[-1] if integer else floats
+    return {"precision": precision, "by_type": dict(sorted(counts.items())), "unit": unit, "source": source,
+            "reason": None, **extra}
 
 
 def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
@@ -364,3 +398,20 @@ class Backend(ABC):
     def has_device_time(self) -> bool:
         """Whether ``device_time_ms`` is worth reading after each timed call (it is overridden)."""
         return type(self).device_time_ms is not Backend.device_time_ms
+    @classmethod
+    def native_precisions(cls, cpu: Mapping[str, Any]) -> dict[str, str]:
+        """For each precision this backend offers: how it computes on a CPU with these precision features
+        (``devices.environment.precision_features``: ``native`` lists fp32/int8/bf16/fp16). The default only
+        knows fp32; adapters say more."""
+        return {p: "native" if p == "fp32" else "not described by this adapter" for p in cls.precisions}
+
+    def executed_precision(self) -> dict[str, Any]:
+        """What the loaded model actually computes in, read back from the runtime after ``load``.
+
+        Returns ``{"precision": name or None, "by_type": {precision: count}, "unit": what was counted,
+        "source": where the runtime said so, "reason": why unknown (None when known)}``; adapters add
+        runtime-specific keys. The label of a run is what was asked; this is what ran. The default knows
+        nothing, and says so rather than echoing the label.
+        """
+        return {"precision": None, "by_type": {}, "unit": None, "source": None,
+                "reason": f"the {self.name or type(self).__name__} adapter does not read back the precision it ran"}

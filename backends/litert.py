@@ -13,6 +13,11 @@ with the tensor's scale/zero point, int8/uint8 outputs dequantized. Names: the O
 converted model; a ``.tflite``'s own names, less the ``_int8``/``_uint8`` suffix TFLite's
 quantized-I/O rewrite adds, so a float/int8 pair agrees (``input_1_int8`` is fed as ``input_1``).
 
+Precision: the interpreter computes in the types the file holds. fp32 is strict float32 (the Python
+Interpreter never turns on XNNPACK's fp16 mode, the equivalent of ``allow_fp16``); an fp16 file holds
+float16 weights that DEQUANTIZE ops widen to float32, so it computes in fp32 and ``executed_precision()``
+says so; bf16 is skipped with the reason (TFLite has no bfloat16 kernels and onnx2tf writes no bf16 file).
+
 Options (``None`` = the runtime's default):
   threads            XNNPACK / kernel threads (Interpreter num_threads)
   delegate           xnnpack (default: the CPU path with XNNPACK) | none (builtin kernels, no
@@ -71,6 +76,9 @@ OPTIONS: dict[str, Option] = {
     "io": Option((str,), ("convert", "invoke_only")),
 }
 _KNOWN_OPTIONS = set(OPTIONS)
+# Ops that move, widen or (de)quantize data, and the delegate's stand-in nodes: not counted as compute.
+_NOT_COMPUTE = {"DELEGATE", "DEQUANTIZE", "QUANTIZE", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "CONCATENATION",
+                "GATHER", "SLICE", "STRIDED_SLICE", "SPLIT", "PACK", "UNPACK", "SHAPE", "CAST"}
 
 
 def _runtime() -> tuple[Any, str, str]:
@@ -145,7 +153,7 @@ class _IO:
 class LiteRTBackend(Backend):
     name = "litert"
     source_formats = ("tflite", "onnx")
-    precisions = CONVERTIBLE
+    precisions = (*CONVERTIBLE, "bf16")
     options_schema = OPTIONS
 
     @classmethod
@@ -167,6 +175,15 @@ class LiteRTBackend(Backend):
         }
         return Availability(True, version=ver, devices=devices, reason=absent or None, details=details)
 
+    @classmethod
+    def native_precisions(cls, cpu: Mapping[str, Any]) -> dict[str, str]:
+        native = set(cpu.get("native") or ["fp32"])
+        int8 = "native" if "int8" in native else "int8 kernels without a fast 8-bit dot product (no VNNI/dotprod)"
+        out = {"fp32": "native", "fp16": "runs fp32 (float16 weights are dequantized at load)",
+               "int8": int8, "int8-dynamic": "hybrid: int8 weights, fp32 activations",
+               "bf16": "skipped: TFLite has no bf16 kernels"}
+        return {p: out.get(p, "not described by this adapter") for p in cls.precisions}
+
     # -- prepare --------------------------------------------------------------------------------
     def prepare(self, model: ModelSource, variant: Variant, calibration: Iterable[Feeds] | None,
                 cache_dir: Path) -> Artifact:
@@ -175,6 +192,9 @@ class LiteRTBackend(Backend):
                 f"LiteRT runs .tflite files (or converts ONNX); {model.path.name} is {model.format}: "
                 "use the matching backend (openvino for an .xml IR)"
             )
+        if variant.precision == "bf16" and not variant.settings.get("prebuilt"):
+            raise UnsupportedVariant("LiteRT (TFLite) has no bfloat16 kernels and onnx2tf writes no bf16 model; "
+                                     "run bf16 on openvino (CPUs with AVX512_BF16/AMX)")
         if model.format == "tflite":
             if variant.settings.get("prebuilt") or variant.precision == "fp32":
                 if variant.settings.get("edgetpu"):
@@ -351,6 +371,35 @@ class LiteRTBackend(Backend):
             "inputs": [describe(i) for i in getattr(self, "_in", [])],
             "outputs": [describe(o) for o in getattr(self, "_out", [])],
         }
+
+    def executed_precision(self) -> dict[str, Any]:
+        """The tensor types of the interpreter's compute ops (a hybrid op with int8 weights counts as int8)."""
+        interp = getattr(self, "_interp", None)
+        if interp is None:
+            return super().executed_precision()
+        from backends.base import executed_summary, precision_of_type
+
+        try:
+            ops = interp._get_ops_details()  # the op list with tensor indices; no public API gives it
+        except AttributeError:
+            return {**super().executed_precision(), "reason": "this LiteRT build does not list its ops"}
+        types = {t["index"]: np.dtype(t["dtype"]).name for t in interp.get_tensor_details()}
+        counts: dict[str, int] = {}
+        weights: dict[str, int] = {}
+        for op in ops:
+            if op["op_name"] in _NOT_COMPUTE:
+                if op["op_name"] == "DEQUANTIZE":
+                    for i in op["inputs"]:
+                        if i >= 0 and precision_of_type(types.get(i)):
+                            p = precision_of_type(types[i])
+                            weights[p] = weights.get(p, 0) + 1
+                continue
+            found = [precision_of_type(types.get(i)) for i in [*op["inputs"], *op["outputs"]] if i >= 0]
+            precision = "int8" if "int8" in found else next((p for p in found if p), None)
+            if precision:
+                counts[precision] = counts.get(precision, 0) + 1
+        extra = {"dequantized_weights": weights} if weights else {}
+        return executed_summary(counts, "ops", "LiteRT interpreter op tensor types", **extra)
 
     def warnings(self) -> list[str]:
         notes = []

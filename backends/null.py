@@ -6,8 +6,9 @@ run through it times only the runner's loop, feeding and result handling.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,11 +29,15 @@ from backends.base import (
 class NullBackend(Backend):
     name = "null"
     source_formats = ("onnx",)
-    precisions = ("fp32", "fp16", "int8", "int8-dynamic", "int8-mixed")
+    precisions = ("fp32", "fp16", "bf16", "int8", "int8-dynamic", "int8-mixed")
 
     @classmethod
     def probe(cls) -> Availability:
         return Availability(available=True, version="n/a", devices=("none",))
+
+    @classmethod
+    def native_precisions(cls, cpu: Mapping[str, Any]) -> dict[str, str]:
+        return dict.fromkeys(cls.precisions, "computes nothing (measures the harness's own overhead)")
 
     def prepare(self, model: ModelSource, variant: Variant, calibration: Iterable[Feeds] | None,
                 cache_dir: Path) -> Artifact:

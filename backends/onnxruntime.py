@@ -9,11 +9,18 @@ Options (all optional; ``None`` means the runtime's default):
   provider           cpu | cuda | tensorrt | openvino | dml | coreml | <full EP name>, or a list of
                      those in order of preference (the first this build has is used)
   provider_options   dict passed to that execution provider
+
+Precisions: fp32, fp16 (float16 weights and compute where the provider has fp16 kernels; the CPU
+provider inserts casts around the ops it lacks, so much of an fp16 model computes in fp32 on x86),
+the int8 labels (``backends._onnx_variants``). bf16 is skipped with the reason: the CPU provider has no
+bfloat16 Conv/MatMul/Gemm kernels. ``executed_precision()`` reads the element types of the graph ORT
+optimised for this provider (casts and fused kernels included), so it says what ran, not what the
+file holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +80,7 @@ _KNOWN_OPTIONS = set(OPTIONS)
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     source_formats = ("onnx",)
-    precisions = ("fp32", "fp16", "int8", "int8-dynamic", "int8-mixed")
+    precisions = ("fp32", "fp16", "bf16", "int8", "int8-dynamic", "int8-mixed")
     options_schema = OPTIONS
 
     @classmethod
@@ -86,6 +93,15 @@ class OnnxRuntimeBackend(Backend):
         return Availability(True, version=ort.__version__, devices=providers,
                             details={"device": ort.get_device()})
 
+    @classmethod
+    def native_precisions(cls, cpu: Mapping[str, Any]) -> dict[str, str]:
+        native = set(cpu.get("native") or ["fp32"])
+        int8 = "native" if "int8" in native else "int8 kernels without a fast 8-bit dot product (no VNNI/dotprod)"
+        fp16 = ("partly native (MLAS fp16 kernels; other ops cast to fp32)" if cpu.get("arch") == "arm"
+                and "fp16" in native else "runs fp32 (the CPU provider casts fp16 ops to fp32)")
+        return {"fp32": "native", "fp16": fp16, "bf16": "skipped: the CPU provider has no bf16 kernels",
+                "int8": int8, "int8-dynamic": int8, "int8-mixed": int8}
+
     # -- prepare ------------------------------------------------------------------------------
     def prepare(self, model: ModelSource, variant: Variant, calibration: Iterable[Feeds] | None,
                 cache_dir: Path) -> Artifact:
@@ -93,6 +109,11 @@ class OnnxRuntimeBackend(Backend):
             raise UnsupportedVariant(
                 f"onnxruntime runs ONNX models; {model.path.name} is {model.format}: use the matching backend"
             )
+        if variant.precision == "bf16" and not variant.settings.get("prebuilt"):
+            raise UnsupportedVariant(
+                "ONNX Runtime's CPU execution provider has no bfloat16 kernels for Conv, MatMul or Gemm, so a bf16 "
+                "model would not run in bf16; run bf16 on openvino (CPUs with AVX512_BF16/AMX) or tensorrt (GPUs "
+                "of compute capability 8.0+)")
         if variant.settings.get("prebuilt") or (variant.precision == "fp32" and not variant.settings):
             return Artifact(model.path, "onnx", variant.precision, model.sha256, artifact_bytes(model.path),
                             {"prebuilt": bool(variant.settings.get("prebuilt"))})
@@ -110,6 +131,9 @@ class OnnxRuntimeBackend(Backend):
                 f"unknown onnxruntime option(s) {sorted(unknown)}: expected some of {sorted(_KNOWN_OPTIONS)}"
             )
         so = ort.SessionOptions()
+        # Pinned off (its default today): on Arm64 with bf16 this would run fp32 MatMul/Gemm in bf16 under an fp32
+        # label. A config key this build does not know is ignored.
+        so.add_session_config_entry("mlas.enable_gemm_fastmath_arm64_bfloat16", "0")
         if self.options.get("threads") is not None:
             so.intra_op_num_threads = int(self.options["threads"])
         if self.options.get("inter_op_threads") is not None:
@@ -168,6 +192,7 @@ class OnnxRuntimeBackend(Backend):
         self._outputs = [TensorSpec(o.name, tuple(o.shape), _ORT_TYPES.get(o.type, o.type))
                          for o in self._session.get_outputs()]
         self._dtypes = {i.name: np.dtype(i.dtype) for i in self._inputs}
+        self._artifact = artifact
         self._output_names = [o.name for o in self._outputs]
 
     def inputs(self) -> list[TensorSpec]:
@@ -185,7 +210,94 @@ class OnnxRuntimeBackend(Backend):
     def close(self) -> None:
         self._session = None
 
+    def executed_precision(self) -> dict[str, Any]:
+        """Element types of the compute nodes in the graph ORT optimised for this session's providers.
+
+        ORT does not expose the optimised graph of a live session, so a second session with the same options
+        writes it (``optimized_model_filepath``); called after the timed phases, it costs only time.
+        """
+        artifact = getattr(self, "_artifact", None)
+        if artifact is None:
+            return super().executed_precision()
+        import tempfile
+
+        import onnx
+        import onnxruntime as ort
+
+        from backends.base import executed_summary
+
+        with tempfile.TemporaryDirectory() as tmp:
+            so = self._session_options()
+            so.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+            so.log_severity_level = 3  # the "hardware specific optimizations" notice is expected here
+            ort.InferenceSession(str(artifact.path), so, providers=self._providers())
+            graph = onnx.load(so.optimized_model_filepath, load_external_data=False).graph
+        counts = onnx_compute_types(graph)
+        source = "onnxruntime optimised graph (element types of compute nodes)"
+        providers = self._session.get_providers()
+        if providers and providers[0] != "CPUExecutionProvider":
+            # Nodes an accelerator provider takes are one opaque node here: its own precision choice is not visible.
+            source += f"; nodes placed on {providers[0]} are counted by their ONNX types"
+        return executed_summary(counts, "nodes", source)
+
     def run_info(self) -> dict[str, Any]:
         session = getattr(self, "_session", None)
         return {"providers": session.get_providers() if session else None,
                 "options": {k: v for k, v in self.options.items() if k != "provider_options"}}
+
+
+# Nodes that move, cast or (de)quantize data rather than compute: not counted in executed_precision.
+_NOT_COMPUTE = {"Cast", "CastLike", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ReorderInput",
+                "ReorderOutput", "Shape", "Size", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity",
+                "Transpose", "Concat", "Gather", "Slice", "Split", "Constant", "ConstantOfShape", "Expand", "Range"}
+_INT_TYPES = {"int8", "uint8", "int4", "uint4"}
+
+
+def onnx_compute_types(graph: Any) -> dict[str, int]:
+    """Count an (optimised) ONNX graph's compute nodes by precision: int8 when a node takes 8-bit integer
+    inputs (QLinearConv, ConvInteger, MatMulInteger...), else the float type of its first float input.
+    Types are propagated through the graph, since ORT's contrib ops carry no value_info."""
+    from onnx import helper
+
+    from backends.base import precision_of_type
+
+    def np_name(elem_type: int) -> str:
+        try:
+            return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
+        except Exception:  # bfloat16 and the float8 types have no numpy dtype
+            return helper.tensor_dtype_to_string(elem_type).removeprefix("TensorProto.").lower()
+
+    types: dict[str, str] = {}
+    for v in list(graph.input) + list(graph.value_info) + list(graph.output):
+        if v.type.tensor_type.elem_type:
+            types[v.name] = np_name(v.type.tensor_type.elem_type)
+    for init in graph.initializer:
+        types[init.name] = np_name(init.data_type)
+    counts: dict[str, int] = {}
+    for node in graph.node:
+        known = [types[i] for i in node.input if i in types]
+        if node.op_type == "Cast":
+            to = next((a.i for a in node.attribute if a.name == "to"), 0)
+            out_type = np_name(to) if to else None
+        elif node.op_type in ("DynamicQuantizeLinear",):
+            out_type = "uint8"
+        elif node.op_type in ("ConvInteger", "MatMulInteger"):
+            out_type = "int32"
+        elif node.op_type == "DequantizeLinear":
+            out_type = "float32"
+        else:
+            out_type = next((t for t in known if precision_of_type(t) in ("fp32", "fp16", "bf16")), None) or (
+                known[0] if known else None)
+        for o in node.output:
+            if o and o not in types and out_type:
+                types[o] = out_type
+        if node.op_type in _NOT_COMPUTE or not known:
+            continue
+        if any(t in _INT_TYPES for t in known):
+            precision = "int8"
+        else:
+            precision = next((precision_of_type(t) for t in known if precision_of_type(t) in ("fp32", "fp16", "bf16")),
+                             None)
+        if precision:
+            counts[precision] = counts.get(precision, 0) + 1
+    return counts

@@ -9,10 +9,18 @@ Precisions from an ONNX source (``Variant.settings`` keys of this adapter; the o
                 ov.save_model, cached) or ``format: onnx`` (the .onnx read at load time).
   fp16          ``method: hint`` (default): the fp32 IR compiled with INFERENCE_PRECISION_HINT=f16.
                 On a CPU without native fp16 (no AVX512-FP16 / AMX-FP16, or Arm without fp16
-                arithmetic) OpenVINO quietly runs f32: the adapter reads the precision back and
-                says so in a warning. ``method: onnx``: the ONNX Runtime fp16 model (float16
-                weights, Cast ops at the I/O) converted to IR: OpenVINO folds the casts and still
-                computes in its inference precision (f32 on such CPUs), so it is mostly a size change.
+                arithmetic) OpenVINO quietly runs something else (bf16 where the CPU has
+                AVX512_BF16/AMX, else f32): ``executed_precision()`` reads it back and the record
+                says so. ``method: onnx``: the ONNX Runtime fp16 model (float16 weights, Cast ops at
+                the I/O) converted to IR: OpenVINO folds the casts and computes in the hinted
+                precision, so it is mostly a size change.
+  bf16          the fp32 IR compiled with INFERENCE_PRECISION_HINT=bf16 (native on AVX512_BF16 and
+                AMX; elsewhere OpenVINO runs f32 and the record says so).
+
+Every precision pins INFERENCE_PRECISION_HINT (fp32 and the int8 labels: f32, fp16: f16, bf16: bf16):
+left unset, OpenVINO's CPU plugin picks bf16 on a CPU with AVX512_BF16/AMX, so an "fp32" run would
+compute in bf16 (and some graphs fail to compile on that path). The float layers of an int8 model are
+kept in f32 for the same reason.
   int8          ``method: qdq`` (default): the ONNX Runtime static QDQ model run as is (OpenVINO
                 turns Q/DQ pairs into FakeQuantize and runs int8 kernels).
                 ``method: nncf``: NNCF post-training quantization (``nncf.quantize``) of the fp32
@@ -47,7 +55,7 @@ caller times the call and divides. ``infer_many(feeds, n, collect=True)`` return
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +89,13 @@ OPTIONS: dict[str, Option] = {
 _KNOWN_OPTIONS = set(OPTIONS)
 _OWN_SETTINGS = {"method", "format", "subset_size", "prebuilt"}
 _PRECISION_TYPES = {"f32": "f32", "fp32": "f32", "f16": "f16", "fp16": "f16", "bf16": "bf16"}
+# The INFERENCE_PRECISION_HINT each label pins (see the module docstring).
+LABEL_HINT = {"fp32": "f32", "fp16": "f16", "bf16": "bf16", "int8": "f32", "int8-dynamic": "f32",
+              "int8-mixed": "f32", "prebuilt": "f32"}
+# Runtime-model layers that move or reshape data rather than compute: not counted in executed_precision.
+_NOT_COMPUTE = {"Input", "Output", "Parameter", "Result", "Const", "Constant", "Reorder", "Reshape", "Squeeze",
+                "Unsqueeze", "ShapeOf", "Convert", "Transpose", "Concatenation", "Gather", "Split", "StridedSlice",
+                "Broadcast"}
 
 
 def _ov_dtype(element_type: Any) -> str:
@@ -153,7 +168,7 @@ class _Port:
 class OpenVINOBackend(Backend):
     name = "openvino"
     source_formats = ("onnx", "openvino", "tflite")
-    precisions = ("fp32", "fp16", "int8", "int8-dynamic", "int8-mixed")
+    precisions = ("fp32", "fp16", "bf16", "int8", "int8-dynamic", "int8-mixed")
     options_schema = OPTIONS
 
     @classmethod
@@ -191,6 +206,18 @@ class OpenVINOBackend(Backend):
         return Availability(True, version=ov.__version__, devices=devices, reason="; ".join(absent) or None,
                             details=details)
 
+    @classmethod
+    def native_precisions(cls, cpu: Mapping[str, Any]) -> dict[str, str]:
+        native = set(cpu.get("native") or ["fp32"])
+        int8 = "native" if "int8" in native else "int8 kernels without a fast 8-bit dot product (no VNNI/dotprod)"
+        fp16 = ("native" if "fp16" in native else
+                "runs bf16 (no fp16 arithmetic; OpenVINO picks bf16)" if "bf16" in native else
+                "runs fp32 (no fp16 arithmetic)")
+        return {"fp32": "native", "fp16": fp16,
+                "bf16": "native" if "bf16" in native else "runs fp32 (no bf16 arithmetic)",
+                "int8": int8, "int8-mixed": int8,
+                "int8-dynamic": "partly: the dynamic-quantized ops OpenVINO recognises run int8, the rest fp32"}
+
     # -- prepare --------------------------------------------------------------------------------
     def prepare(self, model: ModelSource, variant: Variant, calibration: Iterable[Feeds] | None,
                 cache_dir: Path) -> Artifact:
@@ -199,13 +226,13 @@ class OpenVINOBackend(Backend):
                                      f"{model.format}: use the matching backend")
         settings = dict(variant.settings)
         method = str(settings.get("method") or ("hint" if variant.precision == "fp16" else "qdq"))
-        meta: dict[str, Any] = {"source_format": model.format, "method": method}
-        if variant.precision == "fp16" and method == "hint":
-            meta["inference_precision"] = "f16"
+        meta: dict[str, Any] = {"source_format": model.format, "method": method,
+                                "inference_precision": LABEL_HINT.get(variant.precision, "f32")}
+        float_ir = variant.precision in ("fp32", "bf16") or (variant.precision == "fp16" and method == "hint")
         if settings.get("prebuilt"):
             return self._as_given(model, variant, meta)
         if model.format != "onnx":
-            if variant.precision in ("fp32",) or (variant.precision == "fp16" and method == "hint"):
+            if float_ir:
                 return self._as_given(model, variant, meta)
             if variant.precision == "int8" and method == "nncf" and model.format == "openvino":
                 return self._nncf(model, variant, calibration, cache_dir, meta)
@@ -213,7 +240,7 @@ class OpenVINOBackend(Backend):
                 f"OpenVINO makes {variant.precision} (method {method}) from ONNX sources; {model.path.name} is "
                 f"{model.format}: give the ONNX model, or declare the {variant.precision} file as a variant"
             )
-        if variant.precision == "fp32" or (variant.precision == "fp16" and method == "hint"):
+        if float_ir:
             if settings.get("format") == "onnx":
                 return self._as_given(model, variant, {**meta, "format": "onnx"})
             return self._to_ir(model.path, model, variant, cache_dir, meta)
@@ -316,7 +343,9 @@ class OpenVINOBackend(Backend):
             config["NUM_STREAMS"] = str(self.options["streams"])
         if self.options.get("threads") is not None:
             config["INFERENCE_NUM_THREADS"] = int(self.options["threads"])
-        precision = self.options.get("inference_precision") or artifact.metadata.get("inference_precision")
+        # Pinned for every label: OpenVINO's own default is bf16 on CPUs that have it.
+        precision = (self.options.get("inference_precision") or artifact.metadata.get("inference_precision")
+                     or LABEL_HINT.get(artifact.precision, "f32"))
         if precision is not None:
             if str(precision).lower() not in _PRECISION_TYPES:
                 raise BackendError(f"openvino option inference_precision must be f32, f16 or bf16; found {precision!r}")
@@ -355,8 +384,7 @@ class OpenVINOBackend(Backend):
         try:
             self._compiled = core.compile_model(model, device, config)
         except Exception as exc:
-            raise BackendError(f"OpenVINO could not compile {artifact.path.name} for {device} with {config}: "
-                               f"{str(exc)[:600]}") from exc
+            raise self._compile_error(core, model, device, config, artifact, exc) from exc
         self._request = self._compiled.create_infer_request()
         self._artifact = artifact
         self._device = device
@@ -384,6 +412,23 @@ class OpenVINOBackend(Backend):
 
     def inputs(self) -> list[TensorSpec]:
         return [TensorSpec(p.name, p.shape, p.dtype.name) for p in self._in]
+
+    @staticmethod
+    def _compile_error(core: Any, model: Any, device: str, config: dict[str, Any], artifact: Artifact,
+                       exc: Exception) -> BackendError:
+        """A failed compile with a reduced-precision hint is the plugin's limit when the f32 compile succeeds
+        (e.g. "bad combination" on the CPU plugin's bf16 path): then the run is skipped with that reason."""
+        text = f"OpenVINO could not compile {artifact.path.name} for {device} with {config}: {str(exc)[:600]}"
+        if config.get("INFERENCE_PRECISION_HINT") in (None, "f32"):
+            return BackendError(text)
+        try:
+            core.compile_model(model, device, {**config, "INFERENCE_PRECISION_HINT": "f32"})
+        except Exception:
+            return BackendError(text)  # f32 fails too: not a precision limit, a real failure
+        hint = config["INFERENCE_PRECISION_HINT"]
+        substitute = "; without fp16 arithmetic the CPU plugin takes its bf16 path for f16" if hint == "f16" else ""
+        return UnsupportedVariant(f"{text} (the same model compiles with f32: OpenVINO's {hint} path on {device} "
+                                  f"cannot take this model{substitute})")
 
     def outputs(self) -> list[TensorSpec]:
         return [TensorSpec(p.name, p.shape, p.dtype.name) for p in self._out]
@@ -483,13 +528,33 @@ class OpenVINOBackend(Backend):
                              for p in self._in + self._out if p.qparams},
         }
 
+    def executed_precision(self) -> dict[str, Any]:
+        """Each layer's ``runtimePrecision`` in the compiled model's runtime graph (what the plugin chose)."""
+        if getattr(self, "_compiled", None) is None:
+            return super().executed_precision()
+        from backends.base import executed_summary, precision_of_type
+
+        counts: dict[str, int] = {}
+        for op in self._compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            layer = info["layerType"].astype(str) if "layerType" in info else op.get_type_name()
+            if layer in _NOT_COMPUTE or "runtimePrecision" not in info:
+                continue
+            precision = precision_of_type(info["runtimePrecision"].astype(str))
+            if precision:
+                counts[precision] = counts.get(precision, 0) + 1
+        return executed_summary(counts, "layers", "OpenVINO runtime model (rt_info runtimePrecision)",
+                                hint_requested=getattr(self, "_requested_precision", None),
+                                hint_compiled=self._compiled_property("INFERENCE_PRECISION_HINT"),
+                                device=self._device)
+
     def warnings(self) -> list[str]:
         notes = []
         if getattr(self, "_compiled", None) is None:
             return notes
         wanted = getattr(self, "_requested_precision", None)
         got = self._compiled_property("INFERENCE_PRECISION_HINT")
-        if wanted and got and str(wanted) != str(got):
-            notes.append(f"OpenVINO was asked for inference precision {wanted} but runs {got} on {self._device}: "
-                         "this device has no native support, so the fp16 run measures f32 compute")
+        if wanted and got and _PRECISION_TYPES.get(str(wanted)) != _PRECISION_TYPES.get(str(got), str(got)):
+            notes.append(f"OpenVINO was asked for inference precision {wanted} but chose {got} on {self._device}: "
+                         "this device has no native support for it")
         return notes

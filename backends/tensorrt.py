@@ -38,7 +38,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -559,6 +559,9 @@ class TensorRTBackend(Backend):
             raise BackendError(format_parser_errors(errors, onnx_path.name, _onnx_nodes(onnx_path)))
 
         config = builder.create_builder_config()
+        if hasattr(trt, "ProfilingVerbosity"):
+            # DETAILED keeps each layer's chosen precision in the engine, for executed_precision().
+            config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
         for name in plan["flags"]:
             config.set_flag(getattr(trt.BuilderFlag, name))
         for name in plan["clear_flags"]:
@@ -730,12 +733,52 @@ class TensorRTBackend(Backend):
                 "batches": batcher.batches, "samples": batcher.samples, "rows_padded": batcher.rows_padded},
         }
 
+    @classmethod
+    def native_precisions(cls, cpu: Mapping[str, Any]) -> dict[str, str]:
+        # TensorRT computes on the GPU: its compute capability decides (see `edgebench backends` details).
+        return {p: "decided by the GPU's compute capability, not the CPU" for p in cls.precisions}
+
+    def executed_precision(self) -> dict[str, Any]:
+        """Each layer's output type from TensorRT's engine inspector (the precision its tactic chose)."""
+        engine = getattr(self, "_engine", None)
+        if engine is None or not hasattr(engine, "create_engine_inspector"):
+            return {**super().executed_precision(),
+                    "reason": "this TensorRT has no engine inspector (8.2+ has one): the layer precisions are unknown"}
+        from backends.base import executed_summary
+
+        inspector = engine.create_engine_inspector()
+        info = json.loads(inspector.get_engine_information(self._trt.LayerInformationFormat.JSON))
+        layers = [layer for layer in info.get("Layers", []) if isinstance(layer, dict)]
+        if not layers:
+            return {**super().executed_precision(),
+                    "reason": "the engine was built without detailed profiling verbosity: delete its cached "
+                              ".engine to rebuild it with layer information"}
+        counts: dict[str, int] = {}
+        for layer in layers:
+            if str(layer.get("LayerType", "")) in ("Reformat", "Shuffle", "NoOp") or not layer.get("Outputs"):
+                continue
+            precision = trt_type_precision(str(layer["Outputs"][0].get("Format/Datatype", "")))
+            if precision:
+                counts[precision] = counts.get(precision, 0) + 1
+        return executed_summary(counts, "layers", "TensorRT engine inspector (layer output types)")
+
     def warnings(self) -> list[str]:
         capability: GpuCapability | None = getattr(self, "_capability", None)
         if capability is None:
             return []
         settings: TrtSettings = self._settings
         return precision_warnings(self._precision, capability, settings, self._trt.__version__) + list(self._notes)
+
+
+def trt_type_precision(text: str) -> str | None:
+    """A TensorRT "Format/Datatype" description ("Row major linear FP32", "Channel major FP16 format...",
+    "Int8 ...", "BFloat16") as a precision name, or None."""
+    up = text.upper()
+    for tokens, precision in ((("INT8",), "int8"), (("BF16", "BFLOAT16"), "bf16"), (("FP8",), "fp8"),
+                              (("FP16", "HALF"), "fp16"), (("FP32", "FLOAT"), "fp32")):
+        if any(t in up for t in tokens):
+            return precision
+    return None
 
 
 def _sha(text: str) -> str:

@@ -120,7 +120,10 @@ def openvino_rows(path: Path, threads: int, iterations: int, warmup: int) -> dic
     shapes = ",".join(f"{p.ov_name}[{','.join(str(d) for d in p.shape)}]" for p in backend._in)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.json"
-        config.write_text(json.dumps({"CPU": {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}}))
+        # The precision edgebench pins for these fp32/int8 files (f32): left unset, benchmark_app would run bf16 on
+        # an AVX512_BF16/AMX CPU and the two would not measure the same compute.
+        config.write_text(json.dumps({"CPU": {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
+                                              "INFERENCE_PRECISION_HINT": "f32"}}))
         cmd = [tool, "-m", str(path), "-d", "CPU", "-hint", "latency", "-load_config", str(config),
                "-niter", str(iterations), "-shape", shapes]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -100,6 +100,7 @@ class PhaseResult:
     passes: dict[str, dict[str, Any]] = field(default_factory=dict)
     backend_version: str | None = None
     run_info: dict[str, Any] = field(default_factory=dict)
+    executed_precision: dict[str, Any] | None = None  # what the runtime computed in, read back after the runs
 
 
 class Phases:
@@ -268,10 +269,20 @@ class Phases:
         return self.result.quality
 
     def finish(self) -> PhaseResult:
+        self.result.executed_precision = executed_precision_of(self.backend)
         self.result.run_info = self.backend.run_info()
         self.result.warnings += self.backend.warnings()
         self.result.backend_version = self.backend.version()
         return self.result
+
+
+def executed_precision_of(backend: Backend) -> dict[str, Any]:
+    """The adapter's read-back of what it ran; a failing read-back is an unknown, never a failed run."""
+    try:
+        return dict(backend.executed_precision())
+    except Exception as exc:  # a runtime that cannot describe its compiled model still ran it
+        return {"precision": None, "by_type": {}, "unit": None, "source": None,
+                "reason": f"reading the executed precision back failed: {type(exc).__name__}: {exc}"[:500]}
 
 
 def timed_loop(call: Callable[[Any], Any], args: Sequence[Any], min_iterations: int, min_duration_s: float,

@@ -11,7 +11,7 @@ from harness.phases import PhaseResult
 from harness.plan import RunPlan
 from harness.trackers import Figures
 from results import stats
-from results.schema import RunRecord, new_run_id, sanitize
+from results.schema import RunRecord, new_run_id, precision_mismatch, sanitize
 
 
 def base_record(plan: RunPlan, device: dict[str, Any], environment: dict[str, Any], status: str = "ok",
@@ -95,6 +95,10 @@ def record_from(plan: RunPlan, result: PhaseResult, record: RunRecord,
     record.artifact_bytes = result.deployed_bytes if result.deployed_bytes is not None else record.artifact.get("bytes")
     record.backend["version"] = result.backend_version
     record.backend["info"] = dict(result.run_info)
+    record.executed_precision = result.executed_precision
+    mismatch = precision_mismatch(record.precision, record.executed_precision)
+    if mismatch:
+        record.warnings.append(f"precision mismatch: {mismatch}; compare it as what ran, not as its label")
     record.extra["inputs"] = result.inputs
     record.extra["outputs"] = result.outputs
     if result.passes:

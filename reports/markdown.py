@@ -26,6 +26,9 @@ def render_model(model: rm.ReportModel) -> str:
                  f"{_esc(', '.join(d.name for d in model.devices))} · runs from {_esc(model.period)} · "
                  f"edgebench {model.edgebench_version}")
     lines.append("")
+    for d in model.devices:  # what decides which precisions are fast here
+        lines.append(f"- device {d.name}: {_esc(d.cpu)}; precision features: {_esc(d.precision_features)}")
+    lines.append("")
     if model.across:
         lines.append("## At a glance: best device × runtime × precision per model")
         lines.append("")

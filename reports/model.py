@@ -13,7 +13,7 @@ from typing import Any
 
 from reports import fmt
 from reports import recommend as rec
-from results.schema import RunRecord
+from results.schema import RunRecord, executed_label, precision_mismatch
 
 try:  # the minimum sample counts live with the statistics; keep working if that module moves
     from results.stats import MIN_SAMPLES
@@ -100,6 +100,7 @@ class DeviceProvenance:
     os: str
     cpu: str
     isa_features: str
+    precision_features: str  # "AVX2 yes, ..., BF16 yes; native: fp32, int8, bf16" or n/a (why)
     packages: list[tuple[str, str]]
     edgebench: str
     notes: list[str]
@@ -158,7 +159,11 @@ def _latency_cells(r: RunRecord, footnotes: set[str]) -> dict[str, Cell]:
 
 
 def _row(r: RunRecord, group: list[RunRecord], footnotes: set[str]) -> MatrixRow:
-    row = MatrixRow(r.run_id, r.backend.get("name", "?"), r.precision, r.status, {})
+    row = MatrixRow(r.run_id, r.backend.get("name", "?"), executed_label(r), r.status, {})
+    mismatch = precision_mismatch(r.precision, r.executed_precision)
+    if mismatch:
+        footnotes.add("“X (ran Y)”: the run was asked for precision X but the runtime computed in Y (read back from "
+                      "the runtime after load); it is compared as what ran, never as X.")
     if r.status != "ok":
         row.reason = r.reason or "no reason recorded"
         return row
@@ -215,7 +220,7 @@ def _row(r: RunRecord, group: list[RunRecord], footnotes: set[str]) -> MatrixRow
     sq = fmt.num(q.get("sqnr_db"))
     if sq is not None:
         c["sqnr"] = Cell(f"{sq:.1f} dB", value=sq)
-    elif r.precision == rec.REFERENCE_PRECISION:
+    elif r.precision == rec.REFERENCE_PRECISION and not mismatch:
         c["sqnr"] = Cell("reference", note="fp32 is what the others are scored against")
     else:
         c["sqnr"] = na(qwhy)
@@ -277,6 +282,15 @@ def _columns(rows: list[MatrixRow]) -> tuple[list[Column], list[tuple[str, str]]
     return columns, [(", ".join(headers), reason) for reason, headers in folded.items()]
 
 
+def _precision_features_text(found: dict[str, Any] | None) -> str:
+    if not found:
+        return "n/a (not recorded: the runs predate it)"
+    if found.get("reason") and not any((found.get("features") or {}).values()):
+        return f"n/a ({found['reason']})"
+    feats = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in (found.get("features") or {}).items())
+    return f"{feats}; computes natively: {', '.join(found.get('native') or [])}"
+
+
 def _provenance(records: list[RunRecord]) -> list[DeviceProvenance]:
     out = []
     by_device: dict[str, list[RunRecord]] = {}
@@ -310,6 +324,7 @@ def _provenance(records: list[RunRecord]) -> list[DeviceProvenance]:
             os=" ".join(str(x) for x in (env.get("os"), env.get("kernel")) if x) or "n/a (not recorded)",
             cpu=str(cpu.get("model") or "n/a (not recorded)"),
             isa_features=", ".join(map(str, isa)) if isa else "n/a (not recorded)",
+            precision_features=_precision_features_text(cpu.get("precision_features")),
             packages=sorted((str(k), str(v)) for k, v in pkgs.items()),
             edgebench=" ".join(x for x in (str(eb.get("version") or ""), f"commit {eb['commit']}"
                                            if eb.get("commit") else "") if x) or "n/a (not recorded)",
@@ -407,11 +422,12 @@ def build(
     )
 
 
-_PRECISIONS = ["fp32", "fp16", "int8", "int8-dynamic", "int8-mixed"]
+_PRECISIONS = ["fp32", "fp16", "bf16", "int8", "int8-dynamic", "int8-mixed"]
 
 
 def _precision_order(p: str) -> tuple[int, str]:
-    return (_PRECISIONS.index(p) if p in _PRECISIONS else len(_PRECISIONS), p)
+    label = p.split(" ")[0]  # "fp16 (ran bf16)" sorts with fp16
+    return (_PRECISIONS.index(label) if label in _PRECISIONS else len(_PRECISIONS), p)
 
 
 def _default_title(records: list[RunRecord]) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from reports import fmt
 from results.compare import interleaved
-from results.schema import RunRecord
+from results.schema import RunRecord, executed_label, precision_mismatch
 from results.stats import rounds_ratio
 
 DEFAULT_SQNR_FLOOR_DB = 20.0  # end-to-end int8 floors seen in practice are 15–20 dB (reference/quality.md)
@@ -28,6 +28,8 @@ def rules_text(sqnr_floor_db: float, floor_source: str) -> list[str]:
     return [
         "Configurations are ranked per device and model; fp32 is the quality reference and needs no score.",
         "Failed or skipped runs are not recommended; their reason is given.",
+        "A run whose runtime computed in another precision than it was asked for (its executed precision, read "
+        "back after load) is not recommended and is named by what ran, “X (ran Y)”; it is never an fp32 baseline.",
         "A run that fails any of its quality gates is not recommended.",
         f"Fidelity floor: SQNR ≥ {sqnr_floor_db:g} dB against fp32 ({floor_source}); "
         "a reduced-precision run below it is not recommended.",
@@ -160,7 +162,8 @@ def gate_summary(record: RunRecord) -> str:
 
 def baseline(record: RunRecord, group: Iterable[RunRecord]) -> RunRecord | None:
     """The fp32 run to compare with: same device, model and backend; else the fastest fp32 of the group."""
-    fp32 = [r for r in group if r.status == "ok" and r.precision == REFERENCE_PRECISION and p50(r) is not None]
+    fp32 = [r for r in group if r.status == "ok" and r.precision == REFERENCE_PRECISION and p50(r) is not None
+            and precision_mismatch(r.precision, r.executed_precision) is None]
     same = [r for r in fp32 if r.backend.get("name") == record.backend.get("name")]
     pool = same or fp32
     return min(pool, key=lambda r: p50(r) or float("inf")) if pool else None
@@ -248,10 +251,15 @@ def rank_group(records: list[RunRecord], sqnr_floor_db: float) -> list[Verdict]:
     verdicts: list[Verdict] = []
     candidates: list[RunRecord] = []
     for r in records:
-        v = Verdict(r.run_id, r.backend.get("name", "?"), r.precision, NOT_RECOMMENDED, "", p50(r))
+        v = Verdict(r.run_id, r.backend.get("name", "?"), executed_label(r), NOT_RECOMMENDED, "", p50(r))
         verdicts.append(v)
         if r.status != "ok":
             v.reason = f"{r.status}: {r.reason or 'no reason recorded'}"
+            continue
+        mismatch = precision_mismatch(r.precision, r.executed_precision)
+        if mismatch:
+            ran = (r.executed_precision or {}).get("precision")
+            v.reason = f"{mismatch}: not a {r.precision} result; ask for {ran} to measure what ran"
             continue
         if p50(r) is None:
             v.reason = "no latency measured"
@@ -301,7 +309,7 @@ def rank_group(records: list[RunRecord], sqnr_floor_db: float) -> list[Verdict]:
         bv = next(v for v in verdicts if v.run_id == best.run_id)
         bv.rank = RECOMMENDED
         if best is not fastest:
-            others = ", ".join(f"{r.precision} on {r.backend.get('name')}" for r in tied if r is not best)
+            others = ", ".join(f"{executed_label(r)} on {r.backend.get('name')}" for r in tied if r is not best)
             bv.reason += f"; as fast as {others} within the noise, with less memory"
         for r in candidates:
             v = next(v for v in verdicts if v.run_id == r.run_id)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from reports import fmt
 from reports.recommend import control_flow_note
-from results.schema import RunRecord
+from results.schema import RunRecord, executed_label
 
 # (key, header, align, priority): lower priority survives longer on narrow terminals.
 _COLUMNS = [
@@ -42,7 +42,7 @@ def _cells(r: RunRecord) -> dict[str, str]:
         "run_id": r.run_id,
         "model": str(r.model.get("name", "?")),
         "backend": str(r.backend.get("name", "?")),
-        "precision": r.precision,
+        "precision": executed_label(r),  # "fp32 (ran bf16)" when the runtime computed in another precision
         "device": str(r.device.get("name", "?")),
         "p50": fmt.ms(p50) if p50 is not None else "n/a",
         # "~" marks a tail percentile from too few samples (see the footnote).
@@ -97,6 +97,8 @@ def summary_table(records: Iterable[RunRecord], width: int | None = None, with_i
         lines.append(sep.join(f"{fmt.short(r[k], w[k]):{a}{w[k]}}" for k, _, a, _ in cols).rstrip())
     if any(r["p99"].startswith("~") for r in rows) and any(k == "p99" for k, *_ in cols):
         lines.append("~ p99 from fewer samples than it needs (662): indicative only; run longer for a valid tail")
+    if any("(ran " in r["precision"] for r in rows):
+        lines.append("X (ran Y): asked for X, the runtime computed in Y (read back after load); see the run's warnings")
     flagged = [r for r in records if r.status == "ok" and control_flow_note(r)]
     if flagged:
         lines.append("‡ timed on generated inputs that steer data-dependent control flow "

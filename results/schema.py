@@ -75,6 +75,9 @@ class RunRecord:
     # media_s, generation_s, rtf, x_realtime, first_chunk_s, resident, stages, step_ms, peak_rss_bytes.
     pipeline: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    # What the runtime actually computed in, read back after load (precision, by_type counts, source,
+    # reason when unknown). ``precision`` above is the label that was asked for; they can differ.
+    executed_precision: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     samples: dict[str, list[Any]] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -126,6 +129,43 @@ class RunRecord:
         if ref is not None:
             parts.append(f"reference {ref} steps")
         return parts
+
+
+# The compute precision each label promises. The int8 labels promise integer kernels for the quantized
+# layers (float layers may remain, by design for int8-mixed).
+_LABEL_COMPUTE = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8", "int8-dynamic": "int8",
+                  "int8-mixed": "int8"}
+
+
+def precision_mismatch(label: str, executed: dict[str, Any] | None) -> str | None:
+    """Why a run labelled ``label`` did not compute in that precision, or None (it did, or it is unknown)."""
+    if not executed or not executed.get("precision") or label not in _LABEL_COMPUTE:
+        return None
+    ran = str(executed["precision"])
+    wanted = _LABEL_COMPUTE[label]
+    if wanted == "int8" and ran in ("int8", "int4"):
+        return None
+    by_type = executed.get("by_type") or {}
+    if ran == wanted and not (wanted == "fp32" and any(by_type.get(t) for t in ("fp16", "bf16", "fp8"))):
+        return None
+    counts = ", ".join(f"{k} {v}" for k, v in by_type.items()) or "no counts"
+    unit = executed.get("unit") or "layers"
+    if ran == wanted:  # fp32 overall, but some layers ran narrower: fp32 promises full precision throughout
+        return (f"labelled {label} but some {unit} ran in reduced precision ({counts}; from "
+                f"{executed.get('source') or 'the runtime'})")
+    source = executed.get("source") or "the runtime"
+    return f"labelled {label} but the runtime executed {ran} ({unit}: {counts}; from {source})"
+
+
+def executed_label(record: RunRecord) -> str:
+    """How a report names what a run ran: its label, or ``label (ran executed)`` when they differ."""
+    if precision_mismatch(record.precision, record.executed_precision):
+        executed = record.executed_precision or {}
+        ran = executed.get("precision")
+        if ran == record.precision:  # fp32 overall with some narrower layers
+            ran = "mixed " + "+".join(k for k, v in (executed.get("by_type") or {}).items() if v)
+        return f"{record.precision} (ran {ran})"
+    return record.precision
 
 
 def _json_default(obj: Any) -> Any:

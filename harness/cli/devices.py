@@ -90,4 +90,7 @@ def handler(args: argparse.Namespace) -> int:
     env = info["environment"]
     print(f"environment: {env['os']}, kernel {env['kernel']}, {env['cpu']['model']}, "
           f"{env['cpu']['logical_cores']} cores, Python {env['python']}")
+    from harness.cli.backends import cpu_features_line
+
+    print(cpu_features_line(env["cpu"]["precision_features"]))
     return 0

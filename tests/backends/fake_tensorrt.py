@@ -53,6 +53,7 @@ class FakeState:
         self.builds: list[dict[str, Any]] = []
         self.calibration_batches = 0
         self.clock_ms = 0.0
+        self.layer_datatype: str | None = None  # None: what the build flags imply
 
 
 STATE = FakeState()
@@ -194,7 +195,8 @@ class Builder:
             calib.write_calibration_cache(b"fake-calibration-table")
         STATE.builds.append({"flags": sorted(config.flags), "pools": dict(config.pools),
                              "device": config.default_device_type})
-        return json.dumps({"onnx": network.onnx_path}).encode()
+        detailed = getattr(config, "profiling_verbosity", None) == "DETAILED"
+        return json.dumps({"onnx": network.onnx_path, "flags": sorted(config.flags), "detailed": detailed}).encode()
 
 
 class _Context:
@@ -231,7 +233,8 @@ class Engine:
     def __init__(self, data: bytes) -> None:
         import onnxruntime as ort
 
-        self.session = ort.InferenceSession(json.loads(data)["onnx"], providers=["CPUExecutionProvider"])
+        self.meta = json.loads(data)
+        self.session = ort.InferenceSession(self.meta["onnx"], providers=["CPUExecutionProvider"])
         self.io = [(i.name, TensorIOMode.INPUT, tuple(i.shape)) for i in self.session.get_inputs()]
         self.io += [(o.name, TensorIOMode.OUTPUT, tuple(o.shape)) for o in self.session.get_outputs()]
 
@@ -253,6 +256,31 @@ class Engine:
 
     def create_execution_context(self) -> _Context:
         return _Context(self)
+
+    def create_engine_inspector(self) -> _Inspector:
+        return _Inspector(self)
+
+
+# What a FAKE engine says each layer runs in, by the widest builder flag it was built with; a test may
+# override it (STATE.layer_datatype) to play a GPU whose tactics fall back to another type.
+_FLAG_DATATYPE = (("INT8", "Int8 NC/32HW32"), ("BF16", "BFloat16 row major linear"),
+                  ("FP16", "Channel major FP16 format where channel % 8 == 0"))
+
+
+class _Inspector:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get_engine_information(self, fmt: str) -> str:
+        meta = self.engine.meta
+        ops = [n.op_type for n in __import__("onnx").load(meta["onnx"]).graph.node]
+        if not meta.get("detailed"):
+            return json.dumps({"Layers": ops})
+        kind = STATE.layer_datatype or next((d for f, d in _FLAG_DATATYPE if f in meta.get("flags", [])),
+                                            "Row major linear FP32")
+        return json.dumps({"Layers": [{"Name": f"{op}_{i}", "LayerType": "CaskConvolution" if op == "Conv" else op,
+                                       "Outputs": [{"Name": f"t{i}", "Format/Datatype": kind}]}
+                                      for i, op in enumerate(ops)]})
 
 
 class Runtime:
@@ -277,7 +305,9 @@ def module() -> types.ModuleType:
     for name in ("ILogger", "IInt8EntropyCalibrator2", "TensorIOMode", "OnnxParser", "Builder", "Runtime", "nptype"):
         setattr(fake, name, globals()[name])
     fake.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
-    fake.BuilderFlag = types.SimpleNamespace(**{n: n for n in ("FP16", "INT8", "GPU_FALLBACK", "TF32")})
+    fake.BuilderFlag = types.SimpleNamespace(**{n: n for n in ("FP16", "BF16", "INT8", "GPU_FALLBACK", "TF32")})
+    fake.ProfilingVerbosity = types.SimpleNamespace(DETAILED="DETAILED", LAYER_NAMES_ONLY="LAYER_NAMES_ONLY")
+    fake.LayerInformationFormat = types.SimpleNamespace(JSON="JSON", ONELINE="ONELINE")
     fake.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
     fake.DeviceType = types.SimpleNamespace(GPU="GPU", DLA="DLA")
     fake.state = lambda: STATE

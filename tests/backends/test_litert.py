@@ -199,3 +199,29 @@ def _output_index() -> int:
 
     interp = Interpreter(model_path=str(MLPERF / "resnet8_cifar_float32.tflite"))
     return int(interp.get_output_details()[0]["index"])
+
+
+def test_executed_precision_from_the_interpreter_ops(tmp_path):
+    """fp16 files hold float16 weights that DEQUANTIZE widens: the compute is fp32, and the record says so."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx2tf") is None:  # not importorskip: importing it would load TensorFlow here
+        pytest.skip("conversion needs onnx2tf ('convert' extra)")
+    from results.schema import precision_mismatch
+    from tests.backends.small_onnx import converted
+
+    ran = {}
+    for precision in ("fp32", "fp16", "int8"):
+        backend = LiteRTBackend({"threads": 1})
+        backend.load(converted(precision))
+        ran[precision] = backend.executed_precision()
+    assert ran["fp32"]["precision"] == "fp32" and ran["int8"]["precision"] == "int8"
+    assert ran["fp16"]["precision"] == "fp32" and ran["fp16"]["dequantized_weights"]["fp16"] > 0
+    assert "executed fp32" in precision_mismatch("fp16", ran["fp16"])
+
+
+def test_bf16_is_skipped_with_the_runtime_reason(tmp_path):
+    from tests.backends.small_onnx import conv_source
+
+    with pytest.raises(UnsupportedVariant, match="no bfloat16 kernels"):
+        LiteRTBackend().prepare(conv_source(), Variant("bf16"), None, tmp_path)

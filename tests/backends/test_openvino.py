@@ -7,6 +7,7 @@ import pytest
 
 from backends.base import BackendError, ModelSource, UnsupportedVariant, Variant
 from backends.openvino import OpenVINOBackend
+from results.schema import precision_mismatch
 from tests.backends.small_onnx import (
     MLPERF,
     conv_source,
@@ -60,13 +61,59 @@ def test_fp32_onnx_read_directly(tmp_path):
     np.testing.assert_allclose(backend.infer(feed)["y"], ort_outputs(conv_source().path, feed)["y"], atol=1e-5)
 
 
-def test_fp16_hint_is_applied_or_said_to_fall_back(tmp_path):
+def test_fp16_hint_is_applied_and_what_ran_is_read_back(tmp_path):
     backend = _run(Variant("fp16"), tmp_path)
     ran = backend.run_info()["compiled"]["inference_precision_hint"]
-    if ran == "f16":
-        assert backend.warnings() == []
-    else:  # CPUs without native fp16 run f32: the record must say so
-        assert any("runs f32" in w for w in backend.warnings())
+    executed = backend.executed_precision()
+    assert executed["hint_requested"] == "f16" and executed["hint_compiled"] == ran
+    if ran == "f16":  # a CPU with native fp16 (AVX512-FP16 / AMX-FP16, Arm fp16 arithmetic)
+        assert backend.warnings() == [] and executed["precision"] == "fp16"
+    else:  # elsewhere OpenVINO picks bf16 or f32: the record must say what ran
+        assert any(f"chose {ran}" in w for w in backend.warnings())
+        assert executed["precision"] in ("bf16", "fp32")
+        assert precision_mismatch("fp16", executed)
+
+
+def test_fp32_is_pinned_to_f32_on_every_cpu(tmp_path):
+    """OpenVINO's CPU default is bf16 where the CPU has it: fp32 must pin f32, and the runtime graph agrees."""
+    backend = _run(Variant("fp32"), tmp_path)
+    assert backend.run_info()["compiled"]["inference_precision_hint"] == "f32"
+    executed = backend.executed_precision()
+    assert executed["precision"] == "fp32" and set(executed["by_type"]) == {"fp32"}
+    assert executed["source"].startswith("OpenVINO runtime model")
+    assert precision_mismatch("fp32", executed) is None
+
+
+def _cpu_has_bf16() -> str | None:
+    """None when this CPU computes bf16 natively for OpenVINO, else why not."""
+    from devices.environment import cpu_info
+
+    isa = set(cpu_info()["isa_features"])
+    if isa & {"avx512_bf16", "amx_bf16"}:
+        return None
+    return f"this CPU has no AVX512_BF16/AMX-BF16 (found {', '.join(sorted(isa)) or 'no ISA flags'})"
+
+
+@pytest.mark.skipif(_cpu_has_bf16() is not None, reason=f"ISA-dependent: {_cpu_has_bf16()}")
+def test_bf16_runs_bf16_where_the_cpu_has_it(tmp_path):
+    backend = _run(Variant("bf16"), tmp_path)
+    executed = backend.executed_precision()
+    assert executed["precision"] == "bf16" and executed["hint_compiled"] == "bf16"
+    assert precision_mismatch("bf16", executed) is None
+    feed = feeds(1, seed=6)[0]
+    want, got = ort_outputs(conv_source().path, feed)["y"], backend.infer(feed)["y"]
+    # bf16 keeps 8 mantissa bits: close to fp32, and measurably not identical (else fp32 ran)
+    assert 25 < sqnr_db(want, got) < 80
+
+
+def test_bf16_elsewhere_is_recorded_as_what_ran(tmp_path):
+    """On every CPU: a bf16 label either ran bf16 or the read-back and the mismatch say what ran instead."""
+    backend = _run(Variant("bf16"), tmp_path)
+    executed = backend.executed_precision()
+    if _cpu_has_bf16() is None:
+        assert executed["precision"] == "bf16"
+    else:
+        assert executed["precision"] != "bf16" and "labelled bf16" in precision_mismatch("bf16", executed)
 
 
 def test_int8_qdq_and_nncf_stay_close_to_fp32(tmp_path):
@@ -163,3 +210,28 @@ def test_prebuilt_ir_runs_as_given_and_litert_skips_it(tmp_path):
 
     with pytest.raises(UnsupportedVariant, match="openvino"):
         LiteRTBackend().prepare(source, Variant("int8", {"prebuilt": True}), None, tmp_path)
+
+
+def test_a_compile_failure_only_in_reduced_precision_is_a_skip_with_the_reason(tmp_path):
+    """A FAKE core that fails like the CPU plugin's bf16 path on foley ("bad combination") and compiles in f32."""
+    from backends.base import Artifact
+
+    class FakeCore:
+        def compile_model(self, model, device, config):
+            if config.get("INFERENCE_PRECISION_HINT") != "f32":
+                raise RuntimeError("bad combination")
+            return object()
+
+    class BrokenCore:
+        def compile_model(self, model, device, config):
+            raise RuntimeError("broken model")
+
+    artifact = Artifact(tmp_path / "m.xml", "openvino", "fp16", "0" * 64, 1)
+    asked = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f16"}
+    err = OpenVINOBackend._compile_error(FakeCore(), None, "CPU", asked, artifact, RuntimeError("bad combination"))
+    assert isinstance(err, UnsupportedVariant) and "compiles with f32" in str(err) and "bad combination" in str(err)
+    err = OpenVINOBackend._compile_error(BrokenCore(), None, "CPU", asked, artifact, RuntimeError("broken model"))
+    assert type(err) is BackendError  # fails in f32 too: a real failure, not a precision limit
+    f32 = {**asked, "INFERENCE_PRECISION_HINT": "f32"}
+    plain = OpenVINOBackend._compile_error(FakeCore(), None, "CPU", f32, artifact, RuntimeError("x"))
+    assert type(plain) is BackendError

@@ -65,7 +65,7 @@ def test_probe_says_how_to_install_when_tensorrt_is_absent(monkeypatch):
 
 def test_adapter_is_registered():
     assert backends.registry()["tensorrt"] is TensorRTBackend
-    assert backends.get_backend("tensorrt").precisions == ("fp32", "fp16", "int8", "int8-mixed")
+    assert backends.get_backend("tensorrt").precisions == ("fp32", "fp16", "bf16", "int8", "int8-mixed")
 
 
 @only_without_trt
@@ -142,7 +142,9 @@ def test_warnings_for_emulated_or_slow_precisions():
     implicit = precision_warnings("int8", orin, TrtSettings(int8_mode="implicit"), "10.3.0")
     assert len(implicit) == 1 and "deprecated since TensorRT 10.1" in implicit[0]
     assert precision_warnings("int8", orin, TrtSettings(int8_mode="implicit"), "8.6.2") == []
-    assert any("TF32" in w for w in precision_warnings("fp32", a100))
+    # fp32 is strict by default (TF32 cleared); only an explicit tf32: true is warned about.
+    assert precision_warnings("fp32", a100) == []
+    assert any("TF32" in w for w in precision_warnings("fp32", a100, TrtSettings(tf32=True)))
     assert precision_warnings("fp32", a100, TrtSettings(tf32=False)) == []
     assert precision_warnings("fp32", t4) == []
 
@@ -200,6 +202,14 @@ def test_builder_plan_options():
     no_fallback = builder_plan("int8", parse_settings({"dla_core": 0, "gpu_fallback": False}), xavier)
     assert "GPU_FALLBACK" not in no_fallback["flags"]
     assert builder_plan("fp32", parse_settings({"tf32": False}), a100)["clear_flags"] == ["TF32"]
+    assert builder_plan("fp32", TrtSettings(), a100)["clear_flags"] == ["TF32"]  # fp32 pins full precision
+    assert builder_plan("fp32", parse_settings({"tf32": True}), a100)["clear_flags"] == []
+    assert builder_plan("bf16", TrtSettings(), a100)["flags"] == ["BF16"]
+    assert "FP16" not in builder_plan("bf16", TrtSettings(), a100)["flags"]
+    with pytest.raises(UnsupportedVariant, match=r"compute capability 8\.0"):
+        builder_plan("bf16", TrtSettings(), capability_rules("7.5"))
+    with pytest.raises(UnsupportedVariant, match=r"9\.0"):
+        builder_plan("bf16", TrtSettings(), a100, trt_major=8)
     assert builder_plan("fp32", TrtSettings(), a100, trt_major=8)["network_flags"] == ["EXPLICIT_BATCH"]
     assert builder_plan("fp32", TrtSettings(), a100, trt_major=10)["network_flags"] == []
     assert json.loads(json.dumps(plan)) == plan  # plain data, recordable as is
@@ -663,3 +673,31 @@ def test_fake_dla_request_on_a_gpu_without_dla_fails_at_load(fake_trt, tiny_onnx
                                          tmp_path)
     with pytest.raises(BackendError, match="this GPU has no DLA"):
         TensorRTBackend().load(artifact)
+
+
+def test_fake_executed_precision_reads_the_engine_inspector(fake_trt, tiny_onnx, tmp_path):
+    """The FAKE engine reports layer types as TensorRT's inspector does (JSON, "Format/Datatype")."""
+    from results.schema import precision_mismatch
+
+    fake, _ = fake_trt
+    source = ModelSource.from_path(tiny_onnx)
+    ran = {}
+    for precision in ("fp32", "fp16", "bf16"):
+        backend = TensorRTBackend()
+        backend.load(backend.prepare(source, Variant(precision), None, tmp_path))
+        ran[precision] = backend.executed_precision()
+        backend.close()
+    assert {p: e["precision"] for p, e in ran.items()} == {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}
+    assert ran["fp16"]["source"].startswith("TensorRT engine inspector") and ran["fp16"]["by_type"]["fp16"] > 0
+    flags = [b["flags"] for b in fake.state().builds]
+    assert "BF16" in flags[2] and "FP16" not in flags[2] and flags[0] == []  # fp32: no reduced-precision flag
+    assert all(precision_mismatch(p, e) is None for p, e in ran.items())
+
+    # A GPU whose tactics keep fp32 although FP16 was allowed: the read-back says so, and the label is flagged.
+    fake.state().layer_datatype = "Row major linear FP32"
+    backend = TensorRTBackend()
+    backend.load(backend.prepare(source, Variant("fp16"), None, tmp_path))
+    executed = backend.executed_precision()
+    backend.close()
+    assert executed["precision"] == "fp32"
+    assert "executed fp32" in precision_mismatch("fp16", executed)

@@ -108,3 +108,24 @@ class DiskFillingBackend(NullBackend):
                         f.flush()
             except OSError:
                 pass  # ENOSPC: exactly what this fake is for
+
+
+class MislabellingBackend(NullBackend):
+    """A FAKE runtime that quietly computes in bf16 whatever it was asked (as OpenVINO's CPU plugin does by
+    default on AVX512_BF16 machines): proves the mismatch path on every CPU."""
+
+    name = ""
+
+    def executed_precision(self):
+        from backends.base import executed_summary
+
+        return executed_summary({"bf16": 5, "fp32": 1}, "layers", "fake runtime model")
+
+
+class UnreadableBackend(NullBackend):
+    """A FAKE runtime whose read-back raises: the run still counts, the executed precision is unknown."""
+
+    name = ""
+
+    def executed_precision(self):
+        raise RuntimeError("no runtime model here")

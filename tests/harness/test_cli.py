@@ -134,3 +134,33 @@ def test_help_lists_the_contract_commands():
     done = edgebench("--help", check=True)
     for command in ("run", "list", "show", "export", "backends", "devices"):
         assert command in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("importlib").util.find_spec("onnx2tf") is None,
+                    reason="onnx2tf not installed ('convert' extra)")
+def test_litert_conversion_with_a_relative_out_through_a_symlink_with_spaces(tmp_path):
+    """`make bench` uses the relative default `out`: the onnx2tf child (cwd = its scratch folder) must still
+    find its job. Relative --out, a space in every folder name, a symlink, and a second cwd."""
+    from tests.conftest import build_tiny_onnx
+
+    work, real_out, elsewhere = tmp_path / "work dir", tmp_path / "real out", tmp_path / "else where"
+    for folder in (work / "model dir", real_out, elsewhere):
+        folder.mkdir(parents=True)
+    build_tiny_onnx(work / "model dir" / "tiny.onnx")
+    (work / "link to out").symlink_to(real_out, target_is_directory=True)
+    args = ("run", "--model", "model dir/tiny.onnx", "--backend", "litert", "--precision", "fp32", *FAST, "--json")
+    first = edgebench(*args, "--out", "link to out", cwd=work)
+    assert first.returncode == 0, first.stderr[-3000:]
+    [record] = json.loads(first.stdout)
+    assert record["status"] == "ok", record["reason"]
+    assert record["executed_precision"]["precision"] == "fp32"
+    assert list(real_out.rglob("*.tflite")), "the converted model is cached under the real output folder"
+    # From another folder, the same store through a relative path: the cached conversion is reused.
+    second = edgebench("run", "--model", "../work dir/model dir/tiny.onnx", "--backend", "litert", "--precision",
+                       "fp32", *FAST, "--json", "--out", "../work dir/link to out", cwd=elsewhere)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert json.loads(second.stdout)[0]["status"] == "ok"
+    listed = json.loads(edgebench("list", "--json", "--out", "../work dir/link to out", cwd=elsewhere,
+                                  check=True).stdout)
+    assert len(listed) == 2

@@ -162,3 +162,27 @@ def test_groups_split_by_backend_and_interleave_off(tiny_onnx):
     assert interleave_groups(off) == [[0], [1]]
     one_round = [replace(p, runner=replace(p.runner, rounds=1)) for p in a]
     assert interleave_groups(one_round) == [[0], [1]]
+
+
+def test_executed_precision_is_recorded_and_matches_an_fp32_label(tiny_onnx, tmp_path):
+    record = run_plan(plan_for(tiny_onnx, evaluation=0), RunContext(out_dir=tmp_path))
+    assert record.status == "ok", record.reason
+    assert record.executed_precision["precision"] == "fp32"
+    assert record.executed_precision["by_type"]["fp32"] > 0
+    assert not any("precision mismatch" in w for w in record.warnings)
+
+
+def test_a_runtime_that_ran_another_precision_is_flagged(tiny_onnx, tmp_path):
+    plan = plan_for(tiny_onnx, backend="tests.harness.faulty_backends:MislabellingBackend", evaluation=0)
+    record = run_plan(plan, RunContext(out_dir=tmp_path))
+    assert record.status == "ok", record.reason
+    assert record.precision == "fp32" and record.executed_precision["precision"] == "bf16"
+    assert any(w.startswith("precision mismatch: labelled fp32 but the runtime executed bf16") for w in record.warnings)
+
+
+def test_a_failing_read_back_is_unknown_not_a_failed_run(tiny_onnx, tmp_path):
+    plan = plan_for(tiny_onnx, backend="tests.harness.faulty_backends:UnreadableBackend", evaluation=0)
+    record = run_plan(plan, RunContext(out_dir=tmp_path))
+    assert record.status == "ok", record.reason
+    assert record.executed_precision["precision"] is None
+    assert "no runtime model here" in record.executed_precision["reason"]

@@ -202,3 +202,40 @@ def test_control_flow_on_generated_inputs_is_a_caveat_in_the_ranking_and_the_tab
     table = summary_table([fp32, fixed], width=200)
     assert "ok ‡" in table and "‡ timed on generated inputs" in table
     assert table.count("‡") == 2  # one row marked, one footnote
+
+
+def _ran(precision, **counts):
+    from backends.base import executed_summary
+
+    return executed_summary(counts or {precision: 4}, "layers", "constructed for the test")
+
+
+def test_a_run_that_computed_another_precision_is_named_by_what_ran_and_never_recommended():
+    """OpenVINO's old default: "fp32" on an AVX512_BF16 CPU ran bf16, and was recommended as fp32."""
+    ort = make_record(backend="onnxruntime", precision="fp32", p50_ms=10.0)
+    ort.executed_precision = _ran("fp32")
+    ov = make_record(backend="openvino", precision="fp32", p50_ms=4.0)
+    ov.executed_precision = _ran("bf16", bf16=9, fp32=1)
+    ov_int8 = make_record(backend="openvino", precision="int8", p50_ms=3.0, sqnr_db=30.0)
+    ov_int8.executed_precision = _ran("int8", int8=5, fp32=2)
+    group, v = _verdicts([ort, ov, ov_int8])
+    assert ("openvino", "fp32") not in v  # never presented under the label it did not run
+    wrong = v[("openvino", "fp32 (ran bf16)")]
+    assert wrong.rank == NOT_RECOMMENDED
+    assert "labelled fp32 but the runtime executed bf16" in wrong.reason and "ask for bf16" in wrong.reason
+    # it is not the fp32 baseline either: openvino int8 is compared with ONNX Runtime's fp32
+    assert "than fp32 on onnxruntime" in v[("openvino", "int8")].reason
+    assert group.recommended is not None and group.recommended.precision != "fp32 (ran bf16)"
+    assert any("ran Y" in rule for rule in group.rules)
+
+
+def test_fp32_with_some_reduced_precision_layers_is_a_mismatch_too():
+    from results.schema import executed_label, precision_mismatch
+
+    r = make_record(precision="fp32")
+    r.executed_precision = _ran("fp32", fp32=9, bf16=2)
+    assert "reduced precision" in precision_mismatch("fp32", r.executed_precision)
+    assert executed_label(r) == "fp32 (ran mixed bf16+fp32)"
+    r.executed_precision = {"precision": None, "reason": "unknown"}
+    assert precision_mismatch("fp32", r.executed_precision) is None and executed_label(r) == "fp32"
+    assert precision_mismatch("int8-mixed", _ran("int8", int8=3, fp32=8)) is None  # float layers by design

@@ -210,3 +210,31 @@ def test_comparison_rows_show_the_ratio_with_its_interval_and_method():
     base.extra["rounds"] = new.extra["rounds"] = {"session": "s"}
     (row,) = comparison_rows(compare([base], [new]))
     assert row.ratio_ci == "0.80× [0.80–0.80] (paired rounds)"
+
+
+def test_a_precision_mismatch_shows_in_the_table_html_and_markdown(tmp_path):
+    from backends.base import executed_summary
+
+    ok = make_record(backend="onnxruntime", precision="fp32", p50_ms=10.0)
+    ok.executed_precision = executed_summary({"fp32": 3}, "nodes", "test")
+    wrong = make_record(backend="openvino", precision="fp16", p50_ms=5.0, sqnr_db=40.0)
+    wrong.executed_precision = executed_summary({"bf16": 3, "fp32": 1}, "layers", "test")
+    text = table.summary_table([ok, wrong], width=200)
+    assert "fp16 (ran bf16)" in text and "X (ran Y)" in text
+    assert "fp32 (ran" not in text
+    html = report_html.render([ok, wrong], None, tmp_path / "r.html")
+    assert "fp16 (ran bf16)" in html and "runtime computed in Y" in html
+    md = markdown.render([ok, wrong], None)
+    assert "openvino · fp16 |" not in md and "openvino · fp16 (ran bf16)" in md
+
+
+def test_reports_show_the_cpu_precision_features(tmp_path):
+    r = make_record()
+    r.environment = {"cpu": {"model": "Fake Xeon", "isa_features": ["avx2", "avx512_bf16"], "precision_features": {
+        "arch": "x86", "features": {"AVX2": True, "VNNI": False, "BF16": True}, "native": ["fp32", "bf16"],
+        "reason": None}}}
+    old = make_record(device="old-board")  # recorded before the features were: said, not guessed
+    html = report_html.render([r, old], None, tmp_path / "r.html")
+    assert "AVX2 yes, VNNI no, BF16 yes; computes natively: fp32, bf16" in html
+    assert "n/a (not recorded: the runs predate it)" in html
+    assert "precision features: AVX2 yes" in markdown.render([r], None)

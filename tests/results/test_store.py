@@ -105,3 +105,18 @@ def test_invalid_status_rejected():
 
 def test_flatten():
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": [1, 2]}) == {"a.b": 1, "a.c.d": 2, "e": "[1, 2]"}
+
+
+def test_executed_precision_round_trips_and_exports_flat(tmp_path):
+    executed = {"precision": "bf16", "by_type": {"bf16": 9, "fp32": 1}, "unit": "layers", "source": "test",
+                "reason": None}
+    store = ResultStore(tmp_path / "s.sqlite")
+    record = make_record(precision="fp32", executed_precision=executed)
+    store.save(record)
+    assert store.get(record.run_id).executed_precision == executed
+    flat = flatten(record.to_dict())
+    assert flat["executed_precision.precision"] == "bf16" and flat["executed_precision.by_type.bf16"] == 9
+    # a record written before the field existed reads back as unknown, not as its label
+    old = record.to_dict()
+    old.pop("executed_precision")
+    assert RunRecord.from_dict(old).executed_precision is None
