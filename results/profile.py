@@ -34,7 +34,7 @@ _OTHER = {"reshape", "shape", "gather", "concat", "concatenation", "split", "squ
           "flatten", "parameter", "result", "input", "output", "constant", "const", "misc runtime ops", "slice",
           "stridedslice", "strided_slice", "expand", "tile", "pad", "view", "memorycopy"}
 # Op types a quantization recipe is expected to run in int8 (matched on the lowered op type).
-_QUANTIZABLE = ("conv", "matmul", "gemm", "fullyconnected", "fully_connected", "innerproduct", "convolution",
+_QUANTIZABLE = ("conv", "matmul", "gemm", "fullyconnected", "innerproduct", "convolution",
                 "attention", "deconvolution", "convtranspose")
 _LOWER_PRECISIONS = {"fp32": ("bf16", "fp16", "int8", "int4"), "fp16": ("int8", "int4")}
 
@@ -70,6 +70,8 @@ def _user_module(names: Iterable[str], modules: Mapping[str, Sequence[str]]) -> 
 def _source_nodes(name: str, given: Sequence[str], model_nodes: set[str], by_length: list[str]) -> list[str]:
     if given:
         return list(given)
+    # ONNX Runtime names an activation fusion "fused <first node>..."; the rest is the model's name.
+    name = name[len("fused "):] if name.startswith("fused ") else name
     if name in model_nodes:
         return [name]
     # A fused ONNX Runtime node keeps its first node's name plus a suffix ("..._token_3", "...MatMulAddFusion").
@@ -170,7 +172,7 @@ def off_precision(rows: Iterable[Mapping[str, Any]], requested: str | None) -> l
         got = r.get("executed_precision")
         if r["category"] != "compute" or not got:
             continue
-        lowered = r["op_type"].lower()
+        lowered = r["op_type"].lower().replace(" ", "").replace("_", "")
         if requested.startswith("int8"):
             off = got in ("fp32", "fp16", "bf16") and any(k in lowered for k in _QUANTIZABLE)
         elif requested == "fp16":
