@@ -21,6 +21,7 @@ failing that it takes the module of the node before it in execution order (``mod
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -82,10 +83,11 @@ def _source_nodes(name: str, given: Sequence[str], model_nodes: set[str], by_len
 
 
 def _module_in_name(name: str, known: Sequence[str]) -> str | None:
-    """A runtime-made node's name mentions the node it feeds: 'latent_f32_abcd_bf16_denoiser/conv_in/Conv'."""
+    """A runtime-made node's name mentions the node it feeds: 'latent_f32_abcd_bf16_denoiser/conv_in/Conv' (an
+    OpenVINO reorder), 'Reformatting CopyNode for Input Tensor 0 to enc/fc' (a TensorRT reformat)."""
     head = name.split("/", 1)[0]
     for module in sorted(known, key=len, reverse=True):
-        if head == module or head.endswith("_" + module):
+        if re.search(rf"(?:^|[^A-Za-z0-9]){re.escape(module)}$", head):
             return module
     return None
 
