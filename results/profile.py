@@ -142,7 +142,10 @@ def _assign_modules(rows: list[dict[str, Any]], model_nodes: set[str]) -> None:
         if module is None:
             module = next((m for m in (_segment(s) for s in r["source_nodes"]) if m), None)
             module = module or _module_in_name(r["node"], known)
-        if module is None and not r["source_nodes"] and previous is not None:
+        # A node with no model node behind it (OpenVINO names its decomposed LayerNorm 'MVN_360', a name that is
+        # not in the model) belongs where it runs.
+        from_model = any(s in model_nodes for s in r["source_nodes"]) if model_nodes else bool(r["source_nodes"])
+        if module is None and not from_model and previous is not None:
             module, r["module_inferred"] = previous, True  # a node the runtime added: its neighbour's module
         r["module"] = module or UNATTRIBUTED
         previous = r["module"] if r["module"] != UNATTRIBUTED else previous
@@ -185,7 +188,10 @@ def off_precision(rows: Iterable[Mapping[str, Any]], requested: str | None) -> l
             off = False
         if off:
             g = groups.setdefault((r["op_type"], got), {"op_type": r["op_type"], "executed_precision": got,
-                                                        "count": 0, "time_ms": 0.0, "modules": []})
+                                                        "count": 0, "time_ms": 0.0, "modules": [],
+                                                        "attention": True})
+            names = " ".join([r["node"], *r["source_nodes"]]).lower()
+            g["attention"] = g["attention"] and ("attn" in names or "attention" in names)
             g["count"] += 1
             g["time_ms"] += r["time_ms"]
             if r["module"] not in g["modules"]:
@@ -258,12 +264,19 @@ def explain(d: Mapping[str, Any], label: str, slowdown: float | None = None) -> 
                      f"{lay_b['share_pct']:.0f}%")
     for off in d.get("off_precision_b", [])[:2]:
         where = ", ".join(off["modules"][:3])
-        parts.append(f"{off['count']} {off['op_type']} nodes ({where}) ran in {off['executed_precision']}")
+        what = f"attention {off['op_type']}" if off.get("attention") else off["op_type"]
+        parts.append(f"{off['count']} {what} nodes ({where}) ran in {off['executed_precision']}")
     grew = [m for m in d["by_module"] if m["delta_ms"] > 0]
     if grew:
         top = max(grew, key=lambda m: m["delta_ms"])
         parts.append(f"most of the added time is in {top['key']} ({_ms(top['a_ms'])} → {_ms(top['b_ms'])})")
-    return head + (": " + "; ".join(parts) if parts else "") + "."
+    sentence = head + (": " + "; ".join(parts) if parts else "") + "."
+    profiled = d.get("ratio")
+    if slowdown is not None and slowdown > 1 and profiled is not None and profiled < 1:
+        # The kernels' own time says the opposite of the clock: say so rather than explain a slowdown it did not see.
+        sentence += (f" (The profile pass itself saw B at ×{profiled:.2f} of A's kernel time: the slowdown is not in "
+                     "the kernels, or the machine was busy; re-run before trusting either.)")
+    return sentence
 
 
 def _ms(value: float | None) -> str:

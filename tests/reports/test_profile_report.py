@@ -36,7 +36,7 @@ def test_slower_verdict_gets_the_diff_and_its_explanation():
     d = gp.diffs[0]
     assert d.label == "int8 on onnxruntime" and d.base_label == "fp32 on onnxruntime"
     assert re.match(r"int8 on onnxruntime is 1\.\d\d× slower: 20 \w+Linear/\w+Linear nodes take 50% of the time; "
-                    r"1 MatMul nodes \(dec\) ran in fp32; most of the added time is in dec", d.explanation)
+                    r"1 attention MatMul nodes \(dec\) ran in fp32; most of the added time is in dec", d.explanation)
 
 
 def test_markdown_has_shares_op_types_and_the_explanation():

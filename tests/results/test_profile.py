@@ -51,7 +51,7 @@ def test_int8_profile_counts_conversions_and_float_kernels():
     conv = next(r for r in p["rows"] if r["op_type"] == "QLinearConv")
     assert conv["source_nodes"] == ["enc/conv/Conv"] and conv["module"] == "enc"
     assert p["off_precision"] == [{"op_type": "MatMul", "executed_precision": "fp32", "count": 1, "time_ms": 3.0,
-                                   "modules": ["dec"]}]
+                                   "modules": ["dec"], "attention": True}]
 
 
 def test_module_from_a_runtime_made_node_and_from_its_neighbour():
@@ -87,8 +87,16 @@ def test_diff_and_explanation_of_a_slowdown():
     sentence = explain(d, "int8 on onnxruntime", slowdown=1.7)
     assert sentence.startswith("int8 on onnxruntime is 1.70× slower: 20 ")
     assert "QuantizeLinear" in sentence and "DequantizeLinear" in sentence and "take 50% of the time" in sentence
-    assert "1 MatMul nodes (dec) ran in fp32" in sentence
+    assert "1 attention MatMul nodes (dec) ran in fp32" in sentence  # its node is dec/attn/MatMul
     assert "most of the added time is in dec" in sentence
+
+
+def test_explanation_says_when_the_profile_disagrees_with_the_clock():
+    a = normalise(raw_int8(), model_nodes=NODES, requested_precision="fp32")
+    b = normalise(raw_fp32(), model_nodes=NODES, requested_precision="int8")
+    sentence = explain(diff(a, b), "int8 on x", slowdown=1.2)
+    assert sentence.startswith("int8 on x is 1.20× slower")
+    assert "The profile pass itself saw B at ×0.67 of A's kernel time" in sentence
 
 
 def test_diff_of_a_run_without_rows_says_why():
