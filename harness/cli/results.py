@@ -88,6 +88,11 @@ def show_command(args: argparse.Namespace) -> int:
         return 0
     from results.schema import flatten
 
+    profile = d.get("profile") or {}
+    if profile.get("rows"):  # hundreds of node rows: summarised here, in full with --json or export --profiles
+        d["profile"] = {k: v for k, v in profile.items() if k not in ("rows", "by_op_type", "off_precision")}
+        d["profile"]["rows"] = (f"{len(profile['rows'])} nodes: 'edgebench show {record.run_id} --json', "
+                                "'edgebench export --profiles' or 'edgebench profile-diff RUN_A RUN_B'")
     for key, value in flatten(d).items():
         if key.startswith(("environment.packages", "samples")):
             continue
