@@ -114,3 +114,16 @@ def profile_pass(backend: Any, feeds: Mapping[str, Any], settings: ProfileSettin
     profile["pass_s"] = pass_s
     profile["profiled_p50_ms"] = profiled
     return profile
+
+
+def profile_phase_pass(phases: Any) -> dict[str, Any]:
+    """The profile pass as the run core runs it after the timed window(s): ``passes=[("profile", this)]``.
+
+    Module-level (the process launcher pickles it into the child); reads the plan, the loaded backend, the
+    first timing input and the last window's latencies from the ``Phases`` object."""
+    plan = phases.plan
+    windows = getattr(phases.result, "windows", None) or []
+    timed_ms = [ns / 1e6 for ns in windows[-1].latency_ns] if windows else []
+    return profile_pass(phases.backend, phases.pool[0], plan.profile, precision=plan.precision.name,
+                        timed_latencies_ms=timed_ms,
+                        model_nodes=model_node_names(phases.source.path, phases.source.format))
