@@ -316,6 +316,7 @@ def module_shares(configs: Sequence[Any], salt: str) -> Chart:
                     ax.text(x0 + w / 2, yi, f"{w:.0f}%", ha="center", va="center", fontsize=7, color="white")
             left += widths
         ax.set_yticks(y, [c.label for c in shown])
+        ax.invert_yaxis()  # the first configuration on top, as in the tables
         ax.set_xlim(0, 100)
         ax.set_xlabel("share of the profiled time per inference (%)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=min(4, len(modules)))

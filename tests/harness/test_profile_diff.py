@@ -69,3 +69,12 @@ def test_export_profiles_as_csv_and_json(tmp_path, capsys):
     assert main(["export", "--format", "json", "--profiles", "--precision", "int8", "--out", str(tmp_path)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data) == 25 and sum(r["category"] == "quantize" for r in data) == 20
+
+
+def test_show_summarises_the_profile_rows(tmp_path, capsys):
+    _store(tmp_path)
+    assert main(["show", "20260101T000001", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "profile.by_module.dec.share_pct" in out
+    assert "profile.rows" in out and "25 nodes: 'edgebench show 20260101T000001-bbbbbbbb --json'" in out
+    assert "dec/attn/q0/QuantizeLinear" not in out  # the node rows themselves are not dumped in the text view
