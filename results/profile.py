@@ -149,6 +149,14 @@ def _assign_modules(rows: list[dict[str, Any]], model_nodes: set[str]) -> None:
             module, r["module_inferred"] = previous, True  # a node the runtime added: its neighbour's module
         r["module"] = module or UNATTRIBUTED
         previous = r["module"] if r["module"] != UNATTRIBUTED else previous
+    # Nodes before the first attributed one (the quantization of a graph input) feed the module that follows.
+    following: str | None = None
+    for r in reversed(rows):
+        if r["module"] == UNATTRIBUTED and following is not None and not any(s in model_nodes
+                                                                              for s in r["source_nodes"]):
+            r["module"], r["module_inferred"] = following, True
+        elif r["module"] != UNATTRIBUTED:
+            following = r["module"]
 
 
 def _sums(rows: Iterable[Mapping[str, Any]], key: str, total: float) -> dict[str, dict[str, Any]]:

@@ -64,6 +64,14 @@ def test_module_from_a_runtime_made_node_and_from_its_neighbour():
     assert rows["MVN_17"]["module"] == "dec" and rows["MVN_17"]["module_inferred"] is True
 
 
+def test_input_quantization_before_the_first_module_joins_the_module_it_feeds():
+    raw = raw_int8(1)
+    raw["nodes"].insert(0, {"name": "x_QuantizeLinear", "op_type": "QuantizeLinear", "time_ms": 0.1})
+    p = normalise(raw, model_nodes=NODES)
+    row = next(r for r in p["rows"] if r["node"] == "x_QuantizeLinear")
+    assert row["module"] == "enc" and row["module_inferred"] is True
+
+
 def test_fp32_run_at_a_narrower_precision_is_named():
     raw = raw_fp32(1)
     raw["nodes"][0]["executed_precision"] = "bf16"  # OpenVINO's default on CPUs with bf16 units
