@@ -205,3 +205,23 @@ def diff_lines(d: Mapping[str, Any], label_a: str, label_b: str, explanation: st
         off = _off_lines(d.get(key) or [])
         lines.append(f"{side} not at its requested precision ({req or 'n/a'}): " + ("; ".join(off) if off else "none"))
     return lines
+
+
+def slowdown_sentences(records: Sequence[RunRecord]) -> list[str]:
+    """One sentence per profiled reduced-precision run that is slower than fp32 on its backend (same model and
+    device), for the terminal after ``run --profile``."""
+    out = []
+    ok = [r for r in records if r.status == "ok" and isinstance(r.profile, Mapping)]
+    for r in ok:
+        if r.precision == rec.REFERENCE_PRECISION:
+            continue
+        same = [b for b in ok if b.precision == rec.REFERENCE_PRECISION and b.backend.get("name") == r.backend.get(
+            "name") and b.model.get("name") == r.model.get("name") and b.device.get("name") == r.device.get("name")]
+        base = same[-1] if same else None
+        bp, rp = (rec.p50(base), rec.p50(r)) if base is not None else (None, None)
+        if base is None or not bp or not rp or rp <= bp:
+            continue
+        view = diff_view(base, r)
+        if view is not None:
+            out.append(f"{r.model.get('name', '?')}: {view.explanation}")
+    return out

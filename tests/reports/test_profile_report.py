@@ -73,3 +73,11 @@ def test_a_profile_that_could_not_be_taken_says_why():
     text = markdown.render(records)
     assert "profile n/a (no benchmark_model binary)" in text
     assert "no explanation (no profile to compare (B: no benchmark_model binary))" in text
+
+
+def test_terminal_sentences_for_slower_profiled_runs():
+    from reports.profile import slowdown_sentences
+
+    lines = slowdown_sentences(_records())
+    assert len(lines) == 1 and lines[0].startswith("tiny-encoder: int8 on onnxruntime is 1.")
+    assert slowdown_sentences(_records(with_profiles=False)) == []
