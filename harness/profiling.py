@@ -117,13 +117,13 @@ def profile_pass(backend: Any, feeds: Mapping[str, Any], settings: ProfileSettin
 
 
 def profile_phase_pass(phases: Any) -> dict[str, Any]:
-    """The profile pass as the run core runs it after the timed window(s): ``passes=[("profile", this)]``.
+    """The profile pass as the run core runs it after the timed rounds: ``passes=[("profile", this)]``.
 
     Module-level (the process launcher pickles it into the child); reads the plan, the loaded backend, the
-    first timing input and the last window's latencies from the ``Phases`` object."""
+    first timing input and every round's latencies from the ``Phases`` object."""
     plan = phases.plan
     windows = getattr(phases.result, "windows", None) or []
-    timed_ms = [ns / 1e6 for ns in windows[-1].latency_ns] if windows else []
+    timed_ms = [ns / 1e6 for w in windows for ns in w.latency_ns]  # every round's samples
     return profile_pass(phases.backend, phases.pool[0], plan.profile, precision=plan.precision.name,
                         timed_latencies_ms=timed_ms,
                         model_nodes=model_node_names(phases.source.path, phases.source.format))
