@@ -254,6 +254,7 @@ def _print_runs(records: list, args: argparse.Namespace, out: Path) -> None:
     singles = [r for r in records if not r.pipeline]
     if singles:
         print(summary_table(singles))
+        _print_profile_sentences(singles)
     if len(singles) < len(records):
         print(pipeline_table([r for r in records if r.pipeline]))
     print(f"\n{len(records)} run(s) stored in {store_path(args)}; see them with "
@@ -424,6 +425,15 @@ def _one_line(record) -> str:
     interval = f" [{ci[0]:.3g}–{ci[1]:.3g}]" if ci else ""
     return (f"ok, p50 {lat.get('p50', float('nan')):.3g} ms{interval} over {lat.get('rounds', 1)} round(s), "
             f"{lat.get('n')} iterations")
+
+
+def _print_profile_sentences(records: list) -> None:
+    """After ``--profile``: why each profiled reduced precision that is slower than fp32 is slower."""
+    if any(r.profile for r in records):
+        from reports.profile import slowdown_sentences
+
+        for line in slowdown_sentences(records):
+            print(f"profile: {line}")
 
 
 def _write_report(records: list, path: Path, store_file: Path) -> None:
