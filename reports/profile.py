@@ -209,7 +209,7 @@ def diff_lines(d: Mapping[str, Any], label_a: str, label_b: str, explanation: st
 
 def slowdown_sentences(records: Sequence[RunRecord]) -> list[str]:
     """One sentence per profiled reduced-precision run that is slower than fp32 on its backend (same model and
-    device), for the terminal after ``run --profile``."""
+    device; beyond both medians' confidence intervals, as in the ranking), for the terminal after ``run --profile``."""
     out = []
     ok = [r for r in records if r.status == "ok" and isinstance(r.profile, Mapping)]
     for r in ok:
@@ -221,6 +221,9 @@ def slowdown_sentences(records: Sequence[RunRecord]) -> list[str]:
         bp, rp = (rec.p50(base), rec.p50(r)) if base is not None else (None, None)
         if base is None or not bp or not rp or rp <= bp:
             continue
+        ci_b, ci_r = rec.median_ci(base), rec.median_ci(r)
+        if ci_b and ci_r and ci_r[0] <= ci_b[1]:
+            continue  # within the noise: the ranking does not call it slower either
         view = diff_view(base, r)
         if view is not None:
             out.append(f"{r.model.get('name', '?')}: {view.explanation}")
