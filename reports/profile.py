@@ -79,8 +79,11 @@ def _pct(value: float | None) -> str:
 
 
 def _ratio(a: float | None, b: float | None) -> str:
-    if not a or b is None:
-        return "n/a (absent in A)" if not a else "n/a"
+    """B/A; 'new' for what only B runs (e.g. its Q/DQ nodes), 'gone' for what only A runs."""
+    if not a:
+        return "new" if b else "n/a"
+    if b is None:
+        return "gone"
     return f"×{b / a:.2f}"
 
 
@@ -194,8 +197,8 @@ def diff_lines(d: Mapping[str, Any], label_a: str, label_b: str, explanation: st
 
     table("module", d["by_module"], TOP_ROWS)
     table("op type", d["by_op_type"], TOP_ROWS)
-    lines.append("top contributors to the slowdown:")
-    lines += [f"  {o['key']}: +{_ms(o['delta_ms'])}" for o in d["top_slowdown"]] or ["  none: B is not slower"]
+    lines.append("op types that gained the most time in B (top contributors to a slowdown):")
+    lines += [f"  {o['key']}: +{_ms(o['delta_ms'])}" for o in d["top_slowdown"]] or ["  none gained time"]
     for key, what in (("quantize", "quantize/dequantize/convert"), ("layout", "layout conversions")):
         a, b = d[key]["a"], d[key]["b"]
         lines.append(f"{what}: A {a['count']} nodes {_ms(a['time_ms'])} ({_pct(a['share_pct'])}); "

@@ -275,10 +275,13 @@ def explain(d: Mapping[str, Any], label: str, slowdown: float | None = None) -> 
         what = f"attention {off['op_type']}" if off.get("attention") else off["op_type"]
         parts.append(f"{off['count']} {what} nodes ({where}) ran in {off['executed_precision']}")
     grew = [m for m in d["by_module"] if m["delta_ms"] > 0]
+    faster = bool(ratio and ratio < 1)
     if grew:
         top = max(grew, key=lambda m: m["delta_ms"])
-        parts.append(f"most of the added time is in {top['key']} ({_ms(top['a_ms'])} → {_ms(top['b_ms'])})")
-    sentence = head + (": " + "; ".join(parts) if parts else "") + "."
+        where = f"{top['key']} ({_ms(top['a_ms'])} → {_ms(top['b_ms'])})"
+        parts.append(f"{where} still got slower" if faster else f"most of the added time is in {where}")
+    # Faster overall, the same facts are what it still pays, not why it is slow.
+    sentence = head + ((": still, " if faster else ": ") + "; ".join(parts) if parts else "") + "."
     profiled = d.get("ratio")
     if slowdown is not None and slowdown > 1 and profiled is not None and profiled < 1:
         # The kernels' own time says the opposite of the clock: say so rather than explain a slowdown it did not see.

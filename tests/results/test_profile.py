@@ -107,6 +107,14 @@ def test_explanation_says_when_the_profile_disagrees_with_the_clock():
     assert "The profile pass itself saw B at ×0.67 of A's kernel time" in sentence
 
 
+def test_explanation_of_a_faster_run_says_what_it_still_pays():
+    a = normalise(raw_fp32(), model_nodes=NODES, requested_precision="fp32")
+    b = normalise(raw_int8(), model_nodes=NODES, requested_precision="int8")
+    sentence = explain(diff(a, b), "int8 on x", slowdown=0.8)
+    assert sentence.startswith("int8 on x is 1.25× faster: still, 20 ")
+    assert "dec (5.00 ms → 10.5 ms) still got slower" in sentence and "added time" not in sentence
+
+
 def test_diff_of_a_run_without_rows_says_why():
     a = normalise(raw_fp32(), model_nodes=NODES)
     b = normalise({"source": "x", "reason": "no profiler", "nodes": []})
