@@ -59,3 +59,20 @@ def test_run_without_profile_has_none(tiny_onnx, tmp_path, capsys):
 def test_profile_iterations_must_be_positive(tiny_onnx, tmp_path, capsys):
     assert main(["run", "--model", str(tiny_onnx), "--profile-iterations", "0", "--out", str(tmp_path)]) == 2
     assert "--profile-iterations must be at least 1" in capsys.readouterr().err
+
+
+def test_a_suite_with_profile_and_a_module_mapping(tiny_onnx, tmp_path, capsys):
+    suite = tmp_path / "s.yaml"
+    suite.write_text(f"""name: prof
+models: [{{path: {tiny_onnx}}}]
+backends: [onnxruntime]
+precisions: [fp32]
+runner: {{warmup: 1, min_iterations: 3, min_duration_s: 0}}
+data: {{evaluation: 0}}
+profile: {{iterations: 3, modules: {{projections: ["*/matmul"]}}}}
+""")
+    assert main(["run", str(suite), "--out", str(tmp_path / "out"), "--json"]) == 0
+    profile = json.loads(capsys.readouterr().out)[0]["profile"]
+    assert profile["iterations"] == 3
+    modules = {r["node"]: r["module"] for r in profile["rows"] if r["source_nodes"]}
+    assert "projections" in set(modules.values())  # the user's mapping, for the MatMuls it matches
