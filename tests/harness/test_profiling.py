@@ -76,3 +76,16 @@ profile: {{iterations: 3, modules: {{projections: ["*/matmul"]}}}}
     assert profile["iterations"] == 3
     modules = {r["node"]: r["module"] for r in profile["rows"] if r["source_nodes"]}
     assert "projections" in set(modules.values())  # the user's mapping, for the MatMuls it matches
+
+
+def test_interleaved_rounds_are_profiled_after_the_last_round(tiny_onnx, tmp_path, capsys):
+    """fp32 and fp16 of one model and backend run their rounds interleaved; each profiles once, after them."""
+    assert main(["run", "--model", str(tiny_onnx), "--precision", "fp32", "--precision", "fp16", "--rounds", "2",
+                 "--profile", "--profile-iterations", "3", "--min-iterations", "3", "--min-duration", "0",
+                 "--warmup", "1", "--evaluation", "0", "--out", str(tmp_path), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["precision"] for r in records] == ["fp32", "fp16"] and all(r["status"] == "ok" for r in records)
+    for r in records:
+        assert r["extra"]["rounds"]["interleaved_with"]  # the interleaved path, not the single-plan one
+        assert r["profile"]["reason"] is None and r["profile"]["iterations"] == 3
+        assert isinstance(r["profile"]["pass_overhead_pct"], float)
