@@ -81,3 +81,11 @@ def test_terminal_sentences_for_slower_profiled_runs():
     lines = slowdown_sentences(_records())
     assert len(lines) == 1 and lines[0].startswith("tiny-encoder: int8 on onnxruntime is 1.")
     assert slowdown_sentences(_records(with_profiles=False)) == []
+
+
+def test_the_slower_verdict_is_recognised_with_and_without_its_interval():
+    from reports.profile import SLOWER_VERDICT
+
+    assert SLOWER_VERDICT.search("1.30× slower [1.10–1.50] than fp32 on the same backend: quantization costs time")
+    assert SLOWER_VERDICT.search("1.69× slower than fp32 on the same backend: quantization costs time here")
+    assert not SLOWER_VERDICT.search("SQNR 12.0 dB is below the 20 dB floor; 1.2× faster than fp32")
