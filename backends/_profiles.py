@@ -256,8 +256,10 @@ def parse_benchmark_model_output(text: str) -> RawProfile:
 
 # -- TensorRT -----------------------------------------------------------------------------------------
 
-_TRT_PRECISION = {"float": "fp32", "fp32": "fp32", "half": "fp16", "fp16": "fp16", "int8": "int8",
-                  "bf16": "bf16", "fp8": "fp8", "int4": "int4", "int32": "int32", "bool": None}
+# Matched in this order on the inspector's "Format/Datatype" text ("Channel major FP16 format ...",
+# "Int8 NC/32HW32", "BFloat16 row major linear", "Row major linear FP32").
+_TRT_PRECISION = {"bfloat16": "bf16", "bf16": "bf16", "fp16": "fp16", "half": "fp16", "int8": "int8", "fp8": "fp8",
+                  "int4": "int4", "int32": "int32", "fp32": "fp32", "float": "fp32", "bool": None}
 
 
 def trt_layer_facts(inspector_json: str | None) -> dict[str, dict[str, Any]]:

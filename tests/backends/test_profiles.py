@@ -273,3 +273,16 @@ def test_litert_profile_runs_benchmark_model_and_parses_it(tmp_path):
     backend._artifact = type("A", (), {"path": tmp_path / "m.tflite"})()
     raw = backend.profile({}, 5)
     assert raw.reason is None and len(raw.nodes) == 5
+
+
+def test_tensorrt_inspector_datatypes_map_to_precisions():
+    import json
+
+    from backends._profiles import trt_layer_facts
+
+    layers = [{"Name": n, "LayerType": "X", "Outputs": [{"Format/Datatype": d}]} for n, d in (
+        ("a", "Channel major FP16 format where channel % 8 == 0"), ("b", "Int8 NC/32HW32"),
+        ("c", "BFloat16 row major linear"), ("d", "Row major linear FP32"), ("e", "Row major linear Float"))]
+    facts = trt_layer_facts(json.dumps({"Layers": layers}))
+    assert {k: v["precision"] for k, v in facts.items()} == {"a": "fp16", "b": "int8", "c": "bf16", "d": "fp32",
+                                                            "e": "fp32"}
