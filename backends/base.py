@@ -136,6 +136,66 @@ class Artifact:
         }
 
 
+@dataclass
+class ProfileNode:
+    """One runtime node as the runtime's own profiler saw it, summed over the profiled iterations.
+
+    ``name`` is the runtime's node (a fused kernel, a reorder it inserted, a TensorRT layer); ``source_nodes``
+    are the model's nodes it came from, when the runtime says (OpenVINO's originalLayersNames, TensorRT's
+    layer metadata), else empty and the normaliser matches ``name`` against the model's node names."""
+
+    name: str
+    op_type: str
+    time_ms: float  # total over all profiled iterations
+    source_nodes: tuple[str, ...] = ()
+    executed_precision: str | None = None  # fp32 | fp16 | bf16 | int8 | ... as the runtime reports it
+    calls: int = 0  # how many times it ran over the profiled iterations (0: the profiler does not count)
+    details: Mapping[str, Any] = field(default_factory=dict)  # provider, kernel / tactic, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "op_type": self.op_type, "time_ms": self.time_ms,
+                "source_nodes": list(self.source_nodes), "executed_precision": self.executed_precision,
+                "calls": self.calls, "details": dict(self.details)}
+
+
+@dataclass
+class RawProfile:
+    """What ``Backend.profile()`` collected: per-node time from the runtime's own profiler, not normalised.
+
+    ``reason`` is set (and ``nodes`` empty) when this backend or configuration cannot be profiled.
+    ``notes`` say what the profile cannot split (e.g. one delegate node that holds most of the graph)."""
+
+    source: str
+    iterations: int = 0
+    nodes: list[ProfileNode] = field(default_factory=list)
+    reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+    # The runtime's own time of a whole inference over the iterations, when it reports one (to see how much
+    # of it the per-node rows cover); None when it has no such figure.
+    total_ms: float | None = None
+
+    @staticmethod
+    def unavailable(source: str, reason: str) -> RawProfile:
+        return RawProfile(source=source, reason=reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "iterations": self.iterations, "nodes": [n.to_dict() for n in self.nodes],
+                "reason": self.reason, "notes": list(self.notes), "total_ms": self.total_ms}
+
+
+#: How the harness runs a profiled pass: ``loop(step, after, iterations)`` calls ``step()`` ``iterations``
+#: times under its own clock and ``after()`` (untimed) after each; adapters never time themselves.
+ProfileLoop = Callable[[Callable[[], Any], Callable[[], Any] | None, int], Any]
+
+
+def plain_loop(step: Callable[[], Any], after: Callable[[], Any] | None, iterations: int) -> None:
+    """The loop used when the caller passes none: no clock, just the calls."""
+    for _ in range(iterations):
+        step()
+        if after is not None:
+            after()
+
+
 class LazyOutputs(Mapping[str, np.ndarray]):
     """Outputs of one call in an adapter's vendor-comparable ``io: invoke_only`` mode: each is converted to
     float only when read. The runtime reuses its output buffers, so an output must be read before the next
@@ -398,6 +458,7 @@ class Backend(ABC):
     def has_device_time(self) -> bool:
         """Whether ``device_time_ms`` is worth reading after each timed call (it is overridden)."""
         return type(self).device_time_ms is not Backend.device_time_ms
+
     @classmethod
     def native_precisions(cls, cpu: Mapping[str, Any]) -> dict[str, str]:
         """For each precision this backend offers: how it computes on a CPU with these precision features
@@ -415,3 +476,15 @@ class Backend(ABC):
         """
         return {"precision": None, "by_type": {}, "unit": None, "source": None,
                 "reason": f"the {self.name or type(self).__name__} adapter does not read back the precision it ran"}
+
+    def profile(self, feeds: Feeds, iterations: int, loop: ProfileLoop | None = None) -> RawProfile:
+        """Per-operator time from the runtime's own profiler over ``iterations`` inferences of ``feeds``.
+
+        Called after the timed rounds, never inside them: profiling perturbs timing. ``loop`` is the
+        harness's (it owns the clock, so the pass's overhead can be stated); the adapter hands it the call
+        to repeat. The default says this backend has no profiler hook; an adapter that has one overrides it
+        and returns ``RawProfile.unavailable(...)`` with the reason when this configuration cannot be profiled.
+        """
+        return RawProfile.unavailable(self.name or type(self).__name__,
+                                      f"the {self.name or type(self).__name__} adapter has no per-operator "
+                                      "profiler hook")

@@ -60,6 +60,8 @@ from backends.base import (
     LazyOutputs,
     ModelSource,
     Option,
+    ProfileLoop,
+    RawProfile,
     TensorSpec,
     UnsupportedVariant,
     Variant,
@@ -74,11 +76,15 @@ OPTIONS: dict[str, Option] = {
     "delegate": Option((str,), _DELEGATES),
     "delegate_library": Option((str,), doc="path of the delegate's shared library"),
     "io": Option((str,), ("convert", "invoke_only")),
+    "benchmark_model": Option((str,), doc="path of TFLite's benchmark_model binary, for the profile pass"),
 }
 _KNOWN_OPTIONS = set(OPTIONS)
 # Ops that move, widen or (de)quantize data, and the delegate's stand-in nodes: not counted as compute.
 _NOT_COMPUTE = {"DELEGATE", "DEQUANTIZE", "QUANTIZE", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "CONCATENATION",
                 "GATHER", "SLICE", "STRIDED_SLICE", "SPLIT", "PACK", "UNPACK", "SHAPE", "CAST"}
+NO_OP_PROFILER = ("LiteRT's Python Interpreter exposes no per-operator profiler, and the ai-edge-litert wheel ships "
+                  "no benchmark_model binary (its litert-benchmark script times whole inferences only); put "
+                  "TFLite's benchmark_model on PATH, or set options.benchmark_model to its path, to profile")
 
 
 def _runtime() -> tuple[Any, str, str]:
@@ -354,6 +360,38 @@ class LiteRTBackend(Backend):
 
     def close(self) -> None:
         self._interp = None
+
+    def profile(self, feeds: Feeds, iterations: int, loop: ProfileLoop | None = None) -> RawProfile:
+        """Per-operator time from TFLite's ``benchmark_model --enable_op_profiling=true`` on the same artifact,
+        parsed (the Python API has no op profiler). The tool times itself, so ``loop`` is not used and the
+        pass's overhead is not known; the tool's own inputs are random, which op timing does not depend on
+        for dense models."""
+        import shutil
+        import subprocess
+
+        from backends._profiles import parse_benchmark_model_output
+
+        tool = self.options.get("benchmark_model") or shutil.which("benchmark_model")
+        if not tool:
+            return RawProfile.unavailable("litert benchmark_model --enable_op_profiling", NO_OP_PROFILER)
+        artifact = getattr(self, "_artifact", None)
+        if artifact is None:
+            return RawProfile.unavailable("litert", "the model is not loaded: profile() follows load()")
+        delegate = str(self.options.get("delegate") or "xnnpack").lower()
+        command = [str(tool), f"--graph={artifact.path}", "--enable_op_profiling=true",
+                   f"--num_runs={max(1, iterations)}", f"--use_xnnpack={'true' if delegate == 'xnnpack' else 'false'}"]
+        if self.options.get("threads") is not None:
+            command.append(f"--num_threads={int(self.options['threads'])}")
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return RawProfile.unavailable("litert benchmark_model --enable_op_profiling",
+                                          f"{tool} could not run: {exc}")
+        if done.returncode != 0:
+            tail = " ".join((done.stderr or done.stdout).split())[-400:]
+            return RawProfile.unavailable("litert benchmark_model --enable_op_profiling",
+                                          f"{tool} exited with {done.returncode}: {tail}")
+        return parse_benchmark_model_output(done.stdout + "\n" + done.stderr)
 
     def run_info(self) -> dict[str, Any]:
         def describe(io: _IO) -> dict[str, Any]:

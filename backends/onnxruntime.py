@@ -35,10 +35,13 @@ from backends.base import (
     Feeds,
     ModelSource,
     Option,
+    ProfileLoop,
+    RawProfile,
     TensorSpec,
     UnsupportedVariant,
     Variant,
     artifact_bytes,
+    plain_loop,
 )
 
 PROVIDER_ALIASES = {
@@ -194,6 +197,7 @@ class OnnxRuntimeBackend(Backend):
         self._dtypes = {i.name: np.dtype(i.dtype) for i in self._inputs}
         self._artifact = artifact
         self._output_names = [o.name for o in self._outputs]
+        self._artifact_path = Path(artifact.path)
 
     def inputs(self) -> list[TensorSpec]:
         return list(self._inputs)
@@ -239,6 +243,28 @@ class OnnxRuntimeBackend(Backend):
             # Nodes an accelerator provider takes are one opaque node here: its own precision choice is not visible.
             source += f"; nodes placed on {providers[0]} are counted by their ONNX types"
         return executed_summary(counts, "nodes", source)
+
+    def profile(self, feeds: Feeds, iterations: int, loop: ProfileLoop | None = None) -> RawProfile:
+        """ONNX Runtime's own profiler, in a second session with ``enable_profiling`` (the timed session
+        stays untouched); the first run of that session is dropped."""
+        import tempfile
+
+        import onnxruntime as ort
+
+        from backends._profiles import load_ort_trace, parse_ort_trace
+
+        if getattr(self, "_session", None) is None:
+            return RawProfile.unavailable("onnxruntime", "the model is not loaded: profile() follows load()")
+        with tempfile.TemporaryDirectory(prefix="edgebench-ort-profile-") as tmp:
+            options = self._session_options()
+            options.enable_profiling = True
+            options.profile_file_prefix = str(Path(tmp) / "ort")
+            session = ort.InferenceSession(str(self._artifact_path), options, providers=self._providers())
+            cast = {k: np.asarray(v).astype(self._dtypes[k], copy=False) for k, v in feeds.items()}
+            session.run(self._output_names, cast)  # allocation and tuning: dropped by the parser
+            (loop or plain_loop)(lambda: session.run(self._output_names, cast), None, iterations)
+            events = load_ort_trace(session.end_profiling())
+        return parse_ort_trace(events, skip_runs=1)
 
     def run_info(self) -> dict[str, Any]:
         session = getattr(self, "_session", None)

@@ -71,10 +71,13 @@ from backends.base import (
     LazyOutputs,
     ModelSource,
     Option,
+    ProfileLoop,
+    RawProfile,
     TensorSpec,
     UnsupportedVariant,
     Variant,
     artifact_bytes,
+    plain_loop,
 )
 
 OPTIONS: dict[str, Option] = {
@@ -125,6 +128,23 @@ def _tflite_qparams(path: Path) -> dict[str, tuple[float, int, str]]:
         if np.dtype(d["dtype"]).kind in "iu" and scale:
             found[d["name"]] = (float(scale), int(zero), np.dtype(d["dtype"]).name)
     return found
+
+
+def _read_model(core: Any, artifact: Artifact) -> Any:
+    try:
+        model = core.read_model(str(artifact.path))
+    except Exception as exc:
+        raise BackendError(f"OpenVINO could not read {artifact.path.name}: {str(exc)[:600]}") from exc
+    # A dynamic batch dim (as .tflite files read) is fixed to 1 so the CPU plugin can plan memory.
+    new_shapes = {}
+    for port in model.inputs:
+        shape = port.get_partial_shape()
+        if shape.rank.is_static and len(shape) > 0 and shape[0].is_dynamic and all(
+                d.is_static for d in list(shape)[1:]):
+            new_shapes[port.get_any_name()] = [1] + [d.get_length() for d in list(shape)[1:]]
+    if new_shapes:
+        model.reshape(new_shapes)
+    return model
 
 
 def _onnx_io_names(path: Path) -> list[str]:
@@ -367,19 +387,7 @@ class OpenVINOBackend(Backend):
             raise UnsupportedVariant(f"OpenVINO device {device} is not present here (found {', '.join(available)})")
         config = self._config(artifact)
         self._requested_precision = config.get("INFERENCE_PRECISION_HINT")
-        try:
-            model = core.read_model(str(artifact.path))
-        except Exception as exc:
-            raise BackendError(f"OpenVINO could not read {artifact.path.name}: {str(exc)[:600]}") from exc
-        # A dynamic batch dim (as .tflite files read) is fixed to 1 so the CPU plugin can plan memory.
-        new_shapes = {}
-        for port in model.inputs:
-            shape = port.get_partial_shape()
-            if shape.rank.is_static and len(shape) > 0 and shape[0].is_dynamic and all(
-                    d.is_static for d in list(shape)[1:]):
-                new_shapes[port.get_any_name()] = [1] + [d.get_length() for d in list(shape)[1:]]
-        if new_shapes:
-            model.reshape(new_shapes)
+        model = _read_model(core, artifact)
         qparams = _tflite_qparams(artifact.path) if artifact.format == "tflite" else {}
         try:
             self._compiled = core.compile_model(model, device, config)
@@ -505,6 +513,30 @@ class OpenVINOBackend(Backend):
     def close(self) -> None:
         self._request = None
         self._compiled = None
+
+    def profile(self, feeds: Feeds, iterations: int, loop: ProfileLoop | None = None) -> RawProfile:
+        """OpenVINO's performance counters: the model compiled a second time with ``PERF_COUNT`` (the timed
+        compilation stays without it), ``get_profiling_info()`` summed over the iterations, and the runtime
+        model's per-node original names and ``runtimePrecision``."""
+        import openvino as ov
+
+        from backends._profiles import OpenVINOAccumulator, ov_runtime_facts
+
+        if getattr(self, "_compiled", None) is None:
+            return RawProfile.unavailable("openvino", "the model is not loaded: profile() follows load()")
+        core = ov.Core()
+        config = {**self._config(self._artifact), "PERF_COUNT": True}
+        compiled = core.compile_model(_read_model(core, self._artifact), self._device, config)
+        request = compiled.create_infer_request()
+        inputs = self._model_inputs(feeds)
+        request.infer(inputs, share_inputs=True)  # first inference: allocation, not counted
+        counters = OpenVINOAccumulator()
+        (loop or plain_loop)(lambda: request.infer(inputs, share_inputs=True),
+                             lambda: counters.add(request.get_profiling_info()), iterations)
+        notes = []
+        if self._device.split(":")[0].upper() in ("AUTO", "MULTI", "HETERO"):
+            notes.append(f"device {self._device}: counters are those of the devices it chose")
+        return counters.finish(ov_runtime_facts(compiled), notes)
 
     def _compiled_property(self, name: str) -> Any:
         try:

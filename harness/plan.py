@@ -11,6 +11,7 @@ from typing import Any
 
 from backends.base import Backend, ModelSource, Variant, file_sha256, format_of
 from harness.errors import UsageError
+from harness.profiling import ProfileSettings
 from harness.suite import BackendSpec, DataSettings, ModelSpec, PrecisionSpec, RunnerSettings, Suite
 
 
@@ -24,6 +25,7 @@ class RunPlan:
     device: str = "host"
     suite: str | None = None
     gates: dict[str, str] = field(default_factory=dict)
+    profile: ProfileSettings = field(default_factory=ProfileSettings)
     # Resolved once by ``resolved()`` (not part of the plan's identity): the file a run starts from,
     # the fp32 file it is scored against (None without evaluation), the adapter class.
     source: ModelSource | None = field(default=None, compare=False)
@@ -152,7 +154,7 @@ def expand(suite: Suite, device: str = "host", runner_overrides: dict[str, Any] 
     runner = runner_settings(suite, runner_overrides, device_defaults)
     return [
         RunPlan(model=m, backend=with_defaults(b, backend_defaults), precision=p, runner=runner, data=suite.data,
-                device=device, suite=suite.name, gates=dict(suite.gates))
+                device=device, suite=suite.name, gates=dict(suite.gates), profile=suite.profile)
         for m in suite.models
         for b in suite.backends
         for p in suite.precisions

@@ -101,8 +101,10 @@ def record_from(plan: RunPlan, result: PhaseResult, record: RunRecord,
         record.warnings.append(f"precision mismatch: {mismatch}; compare it as what ran, not as its label")
     record.extra["inputs"] = result.inputs
     record.extra["outputs"] = result.outputs
-    if result.passes:
-        record.extra["passes"] = result.passes
+    passes = dict(result.passes)
+    record.profile = passes.pop("profile", None)  # the profile pass has its own record group
+    if passes:
+        record.extra["passes"] = passes
     apply_figures(record, figures)
     if result.quality:
         record.quality = result.quality

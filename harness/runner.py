@@ -85,7 +85,7 @@ def run_plan(plan: RunPlan, ctx: RunContext) -> RunRecord:
     ready = _resolved_or_record(plan, ctx)
     if isinstance(ready, RunRecord):
         return ready
-    outcome = ProcessLauncher(ctx.cache_dir).launch(ready, _trackers(ready, ctx))
+    outcome = ProcessLauncher(ctx.cache_dir, passes=extra_passes(ready)).launch(ready, _trackers(ready, ctx))
     return record_of(ready, ctx, outcome)
 
 
@@ -149,13 +149,14 @@ def run_plans(plans: Sequence[RunPlan], ctx: RunContext,
               on_start: Callable[[int, RunPlan], None] | None = None) -> Iterator[tuple[int, RunRecord]]:
     """Run every plan, interleaving the rounds of each group (``interleave_groups``); yields
     (plan index, record) as each group finishes. Each plan keeps its own process and timeout."""
-    launcher = ProcessLauncher(ctx.cache_dir)
     for group in interleave_groups(plans):
         if len(group) == 1:
             if on_start:
                 on_start(group[0], plans[group[0]])
             yield group[0], run_plan(plans[group[0]], ctx)
             continue
+        # A group comes from one suite, so its plans share the profile setting: the passes after their rounds.
+        launcher = ProcessLauncher(ctx.cache_dir, passes=extra_passes(plans[group[0]]))
         sessions = [_Session(plans[i], ctx, launcher) for i in group]
         session_id = uuid.uuid4().hex[:12]
         try:
@@ -175,6 +176,13 @@ def run_plans(plans: Sequence[RunPlan], ctx: RunContext,
                     {"session": session_id, "interleaved_with": [x for x in labels if x != plans[i].label],
                      "order": info["order"], "positions": info["positions"][k]})
             yield i, s.record
+
+
+def extra_passes(plan: RunPlan) -> list[tuple[str, Any]]:
+    """The passes after the timed rounds this plan asks for: today the per-operator profile (``--profile``)."""
+    from harness.profiling import profile_phase_pass
+
+    return [("profile", profile_phase_pass)] if plan.profile.enabled else []
 
 
 def record_of(plan: RunPlan, ctx: RunContext, outcome: Outcome) -> RunRecord:

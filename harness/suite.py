@@ -13,6 +13,7 @@ from typing import Any
 from backends.base import PRECISIONS
 from harness.errors import UsageError
 from harness.input_values import InputValue
+from harness.profiling import ProfileSettings
 
 OUTPUT_KINDS = ("tensor", "image", "video", "audio")
 #: Bounds a shape must respect before anything is allocated from it (resource guards come later,
@@ -98,6 +99,8 @@ class Suite:
     description: str = ""
     path: str | None = None
     pipelines: list[Any] = field(default_factory=list)  # harness.pipeline_spec.PipelineSpec
+    # Per-operator profile pass after the timed rounds (`profile:` in the suite, `--profile` on run).
+    profile: ProfileSettings = field(default_factory=ProfileSettings)
 
 
 class _Checker:
@@ -421,7 +424,7 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
     chk = _Checker(source)
     data = chk.mapping(data, "")
     chk.keys(data, "", {"name", "description", "runner", "data", "models", "backends", "precisions", "gates",
-                        "pipelines"})
+                        "pipelines", "profile"})
     base = base or Path.cwd()
     name = chk.text(data["name"], "name", "a suite name (text)") if data.get("name") is not None else Path(source).stem
     description = data.get("description")
@@ -448,6 +451,7 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
         gates=_gates(data.get("gates", {}), chk),
         path=source,
         pipelines=pipelines,
+        profile=ProfileSettings.parse(data.get("profile"), f"{source}: at 'profile'"),
     )
     check_gates_scorable(suite)
     return suite

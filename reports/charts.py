@@ -296,6 +296,35 @@ def _module_sqnr(value: Any) -> Any:
     return value.get("sqnr_db") if isinstance(value, dict) else value
 
 
+def module_shares(configs: Sequence[Any], salt: str) -> Chart:
+    """Stacked bar per profiled configuration: each module's share of the profiled time (100% per bar)."""
+    key, title = "module-shares", "Where the time goes: share of profiled time per module"
+    shown = [c for c in configs if c.modules]
+    if not shown:
+        return Chart(key, title, na="no configuration has a per-operator profile with rows")
+    modules = list(dict.fromkeys(m for c in shown for m, _, _ in c.modules))
+    colors = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(modules)}
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, _height(len(shown))))
+        y = np.arange(len(shown))
+        left = np.zeros(len(shown))
+        for module in modules:
+            widths = np.array([next((s for m, s, _ in c.modules if m == module), 0.0) for c in shown])
+            ax.barh(y, widths, left=left, color=colors[module], height=0.6, label=module)
+            for yi, (x0, w) in enumerate(zip(left, widths)):
+                if w >= 8:  # label segments wide enough to hold their number
+                    ax.text(x0 + w / 2, yi, f"{w:.0f}%", ha="center", va="center", fontsize=7, color="white")
+            left += widths
+        ax.set_yticks(y, [c.label for c in shown])
+        ax.invert_yaxis()  # the first configuration on top, as in the tables
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("share of the profiled time per inference (%)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=min(4, len(modules)))
+        ax.set_title(title, loc="left")
+        return Chart(key, title, _svg(fig, salt + "-modules"),
+                     caption="From each runtime's own profiler, in a separate pass after the timed rounds.")
+
+
 def group_charts(records: Sequence[RunRecord], samples_by_run: dict[str, dict[str, Any]], salt: str) -> list[Chart]:
     """Every chart of one device × model group, in reading order."""
     return [

@@ -67,6 +67,8 @@ def render_model(model: rm.ReportModel) -> str:
             lines.append(f"- {_esc(headers)}: n/a for every run ({_esc(reason)})")
         if g.unavailable:
             lines.append("")
+        if g.profiles is not None:
+            lines.extend(_profiles(g.profiles))
     lines += _pipelines(model)
     if model.failed:
         lines.append("## Failed and skipped runs")
@@ -106,6 +108,62 @@ def _pipelines(model: rm.ReportModel) -> list[str]:
             lines.append(f"| {_esc(row.config)} | {_esc(row.verdict)} | " + " | ".join(cells)
                          + f" | {_esc(row.shares)} |")
         lines.append("")
+    return lines
+
+
+def _profiles(gp: object) -> list[str]:
+    """Where the time goes: module shares, op types (top rows, the rest folded), and the diff under slower verdicts."""
+    lines = ["### Where the time goes", ""]
+    configs = [c for c in gp.configs]  # type: ignore[attr-defined]
+    modules = list(dict.fromkeys(m for c in configs for m, _, _ in c.modules))
+    if modules:
+        lines.append("| configuration | " + " | ".join(_esc(m) for m in modules) + " | profiled per inference |")
+        lines.append("|---|" + "---|" * (len(modules) + 1))
+        for c in configs:
+            if c.reason:
+                continue
+            shares = {m: s for m, s, _ in c.modules}
+            lines.append(f"| {c.label} | " + " | ".join(f"{shares[m]:.1f}%" if m in shares else "—" for m in modules)
+                         + f" | {_esc(c.total)} |")
+        lines.append("")
+    for c in configs:
+        lines.append(f"**{c.label}** ({_esc(c.source)}; pass overhead {_esc(c.overhead)})")
+        lines.append("")
+        if c.reason:
+            lines.append(f"- profile n/a ({_esc(c.reason)})")
+            lines.append("")
+            continue
+        lines.append("| op type | category | nodes | time / inference | share |")
+        lines.append("|---|---|---|---|---|")
+        lines.extend(f"| {_esc(o.op_type)} | {o.category} | {o.count} | {o.time} | {o.share} |" for o in c.op_rows)
+        if c.folded:
+            lines.append(f"| … {_esc(c.folded)} | | | | |")
+        lines.append("")
+        lines.append(f"- conversions: {_esc(c.conversions)}")
+        if c.off_precision:
+            lines.append(f"- not at the requested precision: {_esc('; '.join(c.off_precision))}")
+        lines.extend(f"- {_esc(n)}" for n in c.notes)
+        lines.append("")
+    for d in gp.diffs:  # type: ignore[attr-defined]
+        lines.append(f"#### Why {d.label} is slower than {d.base_label}")
+        lines.append("")
+        lines.append(f"**{_esc(d.explanation)}**")
+        lines.append("")
+        if d.modules:
+            lines.append(f"| module | {_esc(d.base_label)} | {_esc(d.label)} | ratio |")
+            lines.append("|---|---|---|---|")
+            lines.extend(f"| {_esc(m)} | {a} | {b} | {r} |" for m, a, b, r in d.modules)
+            lines.append("")
+            lines.append(f"| op type | {_esc(d.base_label)} (nodes) | {_esc(d.label)} (nodes) | ratio |")
+            lines.append("|---|---|---|---|")
+            lines.extend(f"| {_esc(o)} | {a} | {b} | {r} |" for o, a, b, r in d.op_types)
+            if d.folded:
+                lines.append(f"| … {_esc(d.folded)} | | | |")
+            lines.append("")
+            lines.append("- top contributors: " + ("; ".join(d.top_slowdown) or "none"))
+            lines.extend(f"- {_esc(x)}" for x in d.conversions)
+            lines.append("- not at the requested precision: " + (_esc("; ".join(d.off_precision)) or "none"))
+            lines.append("")
     return lines
 
 

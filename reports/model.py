@@ -87,6 +87,8 @@ class Group:
     unavailable: list[tuple[str, str]] = field(default_factory=list)
     # Reasons of the n/a cells still in the table, numbered: cells show "n/a ¹" and the note says why.
     na_notes: list[str] = field(default_factory=list)
+    # Per-operator profiles of the group's runs (reports.profile.GroupProfiles), None when none was profiled.
+    profiles: Any = None
 
     @property
     def anchor(self) -> str:
@@ -387,10 +389,15 @@ def build(
                     if c.na not in group.na_notes:
                         group.na_notes.append(c.na)
                     c.na_ref = group.na_notes.index(c.na) + 1
+        from reports.profile import group_profiles
+
+        group.profiles = group_profiles(recs, recommendation.verdicts)
         if charts:
             from reports import charts as ch
 
             group.charts = ch.group_charts(recs, samples_by_run, group.anchor)
+            if group.profiles is not None:
+                group.profiles.chart = ch.module_shares(group.profiles.configs, group.anchor)
         groups.append(group)
     failed = [
         {"run_id": r.run_id, "model": r.model.get("name", "?"), "backend": r.backend.get("name", "?"),

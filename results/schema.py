@@ -78,6 +78,9 @@ class RunRecord:
     # What the runtime actually computed in, read back after load (precision, by_type counts, source,
     # reason when unknown). ``precision`` above is the label that was asked for; they can differ.
     executed_precision: dict[str, Any] | None = None
+    # Per-operator profile from a separate pass after the timed rounds (results.profile.normalise); None when
+    # the run was not profiled. Its rows are also kept in the store's profile table.
+    profile: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     samples: dict[str, list[Any]] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION

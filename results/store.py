@@ -17,7 +17,7 @@ from typing import Any
 
 from results.schema import RunRecord, flatten, sanitize
 
-STORE_VERSION = 2
+STORE_VERSION = 3
 
 MIGRATIONS: list[Sequence[str]] = [
     # 0 -> 1: the first layout
@@ -69,7 +69,27 @@ MIGRATIONS: list[Sequence[str]] = [
         )""",
         "CREATE INDEX fleet_jobs_run ON fleet_jobs(fleet_run_id, device, seq)",
     ),
+    # 2 -> 3: per-operator profile rows, one per runtime node of a profiled run (record.profile.rows)
+    (
+        """CREATE TABLE profile_rows (
+            run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            node TEXT NOT NULL,
+            op_type TEXT,
+            source_nodes TEXT,
+            module TEXT,
+            category TEXT,
+            executed_precision TEXT,
+            time_ms REAL,
+            share_pct REAL,
+            PRIMARY KEY (run_id, seq)
+        )""",
+        "CREATE INDEX profile_rows_module ON profile_rows(module)",
+    ),
 ]
+
+PROFILE_COLUMNS = ("run_id", "seq", "node", "op_type", "source_nodes", "module", "category", "executed_precision",
+                   "time_ms", "share_pct")
 
 
 class StoreError(Exception):
@@ -185,6 +205,17 @@ class ResultStore:
             self._db.executemany(
                 "INSERT INTO samples VALUES (?,?,?)", [(record.run_id, k, v) for k, v in series.items()]
             )
+            self._save_profile_rows(record)
+
+    def _save_profile_rows(self, record: RunRecord) -> None:
+        self._db.execute("DELETE FROM profile_rows WHERE run_id = ?", (record.run_id,))
+        rows = (record.profile or {}).get("rows") or []
+        self._db.executemany(
+            "INSERT INTO profile_rows VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(record.run_id, i, r.get("node"), r.get("op_type"), json.dumps(list(r.get("source_nodes") or [])),
+              r.get("module"), r.get("category"), r.get("executed_precision"), r.get("time_ms"), r.get("share_pct"))
+             for i, r in enumerate(rows)],
+        )
 
     def attach(self, run_id: str, group: str, values: dict[str, Any]) -> RunRecord:
         """Merge ``values`` into ``record.<group>`` (e.g. scores that arrive weeks later)."""
@@ -212,6 +243,7 @@ class ResultStore:
                                    (text, record.status, record.run_id))
             if cur.rowcount != 1:
                 raise StoreError(f"no run {record.run_id} in {self.path}")
+            self._save_profile_rows(record)
 
     # -- reading --------------------------------------------------------------------------
     def resolve(self, run_id_or_prefix: str) -> str:
@@ -295,12 +327,32 @@ class ResultStore:
         """One row per run, nested groups flattened to dotted columns (``latency_ms.p50``)."""
         import pandas as pd
 
-        rows = [flatten(r.to_dict()) for r in self.records(**filters)]
+        rows = [flatten(_without_profile_rows(r.to_dict())) for r in self.records(**filters)]
         return pd.DataFrame(rows)
 
     def has(self, run_id: str) -> bool:
         """Whether exactly this run id is stored (no prefix matching)."""
         return self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+
+    def profile_rows(self, run_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Stored profile rows (of the given runs, or all), each with its run's model, backend, precision
+        and device, in node order."""
+        sql = ("SELECT p.run_id, p.seq, p.node, p.op_type, p.source_nodes, p.module, p.category, "
+               "p.executed_precision, p.time_ms, p.share_pct, r.model, r.backend, r.precision, r.device "
+               "FROM profile_rows p JOIN runs r ON r.run_id = p.run_id")
+        args: list[str] = []
+        if run_ids is not None:
+            ids = [self.resolve(r) for r in run_ids]
+            sql += f" WHERE p.run_id IN ({','.join('?' * len(ids))})"
+            args = ids
+        sql += " ORDER BY r.created_at, p.run_id, p.seq"
+        names = (*PROFILE_COLUMNS, "model", "backend", "precision", "device")
+        out = []
+        for row in self._db.execute(sql, args):
+            item = dict(zip(names, row))
+            item["source_nodes"] = json.loads(item["source_nodes"] or "[]")
+            out.append(item)
+        return out
 
     def __len__(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM runs")[0][0])
@@ -329,6 +381,16 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
         return db
     except sqlite3.OperationalError:
         return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30.0)
+
+
+def _without_profile_rows(d: dict[str, Any]) -> dict[str, Any]:
+    """A run's flat row keeps the profile's summary (source, overhead, share by module); its per-node rows and
+    per-op-type sums would add hundreds of columns: they are exported from the profile table instead."""
+    profile = d.get("profile")
+    if isinstance(profile, dict):
+        d["profile"] = {k: v for k, v in profile.items()
+                        if k not in ("rows", "by_op_type", "by_category", "off_precision", "notes")}
+    return d
 
 
 def _pack(values: Any) -> bytes:

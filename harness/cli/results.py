@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export stored runs as csv, json or parquet")
     p.add_argument("--format", choices=("csv", "json", "parquet"), required=True)
     p.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout for csv/json)")
+    p.add_argument("--profiles", action="store_true",
+                   help="export the per-operator profile rows of the selected runs instead of the runs")
     _filters(p)
     add_out(p)
     p.set_defaults(func=export_command)
@@ -86,6 +88,11 @@ def show_command(args: argparse.Namespace) -> int:
         return 0
     from results.schema import flatten
 
+    profile = d.get("profile") or {}
+    if profile.get("rows"):  # hundreds of node rows: summarised here, in full with --json or export --profiles
+        d["profile"] = {k: v for k, v in profile.items() if k not in ("rows", "by_op_type", "off_precision")}
+        d["profile"]["rows"] = (f"{len(profile['rows'])} nodes: 'edgebench show {record.run_id} --json', "
+                                "'edgebench export --profiles' or 'edgebench profile-diff RUN_A RUN_B'")
     for key, value in flatten(d).items():
         if key.startswith(("environment.packages", "samples")):
             continue
@@ -94,6 +101,8 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
+    if getattr(args, "profiles", False):
+        return _export_profiles(args)
     with _open(args) as store:
         records = store.records(suite=args.suite, model=args.model, backend=args.backend, precision=args.precision,
                                 device=args.device, status=args.status, since=args.since)
@@ -113,6 +122,35 @@ def export_command(args: argparse.Namespace) -> int:
             raise UsageError(f"parquet export needs pyarrow ({exc}); pip install pyarrow") from exc
     if args.output:
         print(f"exported {len(records)} run(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _export_profiles(args: argparse.Namespace) -> int:
+    """One row per runtime node of each selected profiled run (run_id, model, backend, precision, device first)."""
+    import pandas as pd
+
+    with _open(args) as store:
+        records = store.records(suite=args.suite, model=args.model, backend=args.backend, precision=args.precision,
+                                device=args.device, status=args.status, since=args.since)
+        rows = store.profile_rows([r.run_id for r in records]) if records else []
+    if args.format == "json":
+        _write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n", args.output)
+    else:
+        first = ["run_id", "model", "backend", "precision", "device"]
+        frame = pd.DataFrame(rows, columns=first + [c for c in (rows[0] if rows else {}) if c not in first])
+        frame["source_nodes"] = frame["source_nodes"].map(lambda v: ";".join(v) if isinstance(v, list) else v)
+        if args.format == "csv":
+            _write_text(frame.to_csv(index=False), args.output)
+        else:
+            if not args.output:
+                raise UsageError("parquet is binary: give -o FILE.parquet")
+            try:
+                frame.to_parquet(args.output, index=False)
+            except ImportError as exc:
+                raise UsageError(f"parquet export needs pyarrow ({exc}); pip install pyarrow") from exc
+    if args.output:
+        runs = len({r["run_id"] for r in rows})
+        print(f"exported {len(rows)} profile row(s) of {runs} run(s) to {args.output}", file=sys.stderr)
     return 0
 
 

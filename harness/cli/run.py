@@ -49,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS",
                    help="allow an out-of-tree backend for this run (repeatable); the suite then names it as "
                    "MODULE:CLASS. Installed plugins (entry-point group edgebench.backends) need no flag")
+    p.add_argument("--profile", action="store_true",
+                   help="after the timed rounds, a separate pass with each runtime's own per-operator profiler "
+                   "(its overhead is recorded); see 'edgebench profile-diff'")
+    p.add_argument("--profile-iterations", type=int, metavar="N",
+                   help="inferences in the profile pass (default 20; implies --profile)")
     add_out(p)
     add_json(p)
     p.set_defaults(func=run_command)
@@ -137,6 +142,19 @@ def _restrict(suite, backends: list[str] | None, precisions: list[str] | None):
                                precisions=chosen_p or suite.precisions, pipelines=pipelines)
 
 
+def _with_profile(suite, args: argparse.Namespace):
+    """The suite with --profile / --profile-iterations applied."""
+    import dataclasses
+
+    if args.profile or args.profile_iterations is not None:
+        if args.profile_iterations is not None and args.profile_iterations < 1:
+            raise UsageError(f"--profile-iterations must be at least 1, found {args.profile_iterations}")
+        iterations = args.profile_iterations or suite.profile.iterations
+        suite = dataclasses.replace(suite, profile=dataclasses.replace(suite.profile, enabled=True,
+                                                                       iterations=iterations))
+    return suite
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "warmup": args.warmup,
@@ -151,7 +169,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _suite_for_run(args: argparse.Namespace):
-    """The suite with the command line's --input, --calib, --evaluation applied (and --rounds checked)."""
+    """The suite with the command line's --input, --calib, --evaluation, --profile applied (--rounds checked)."""
     import dataclasses
 
     from harness.suite import check_gates_scorable
@@ -166,7 +184,7 @@ def _suite_for_run(args: argparse.Namespace):
             raise UsageError(f"--evaluation must not be negative, found {args.evaluation}")
         suite = dataclasses.replace(suite, data=dataclasses.replace(suite.data, evaluation=args.evaluation))
         check_gates_scorable(suite, "--evaluation 0")
-    return suite
+    return _with_profile(suite, args)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -236,6 +254,7 @@ def _print_runs(records: list, args: argparse.Namespace, out: Path) -> None:
     singles = [r for r in records if not r.pipeline]
     if singles:
         print(summary_table(singles))
+        _print_profile_sentences(singles)
     if len(singles) < len(records):
         print(pipeline_table([r for r in records if r.pipeline]))
     print(f"\n{len(records)} run(s) stored in {store_path(args)}; see them with "
@@ -406,6 +425,15 @@ def _one_line(record) -> str:
     interval = f" [{ci[0]:.3g}–{ci[1]:.3g}]" if ci else ""
     return (f"ok, p50 {lat.get('p50', float('nan')):.3g} ms{interval} over {lat.get('rounds', 1)} round(s), "
             f"{lat.get('n')} iterations")
+
+
+def _print_profile_sentences(records: list) -> None:
+    """After ``--profile``: why each profiled reduced precision that is slower than fp32 is slower."""
+    if any(r.profile for r in records):
+        from reports.profile import slowdown_sentences
+
+        for line in slowdown_sentences(records):
+            print(f"profile: {line}")
 
 
 def _write_report(records: list, path: Path, store_file: Path) -> None:

@@ -41,6 +41,12 @@ class IInt8EntropyCalibrator2:
         pass
 
 
+class IProfiler:
+    def __init__(self) -> None:
+        pass
+
+
+
 class TensorIOMode(enum.Enum):
     INPUT = 1
     OUTPUT = 2
@@ -54,6 +60,7 @@ class FakeState:
         self.calibration_batches = 0
         self.clock_ms = 0.0
         self.layer_datatype: str | None = None  # None: what the build flags imply
+        self.profiling_verbosity: Any = None
 
 
 STATE = FakeState()
@@ -134,6 +141,7 @@ class BuilderConfig:
         self.DLA_core = -1
         self.profiles: list[Any] = []
         self.timing_cache: _TimingCache | None = None
+        self.profiling_verbosity: Any = "LAYER_NAMES_ONLY"
 
     def set_flag(self, flag: str) -> None:
         self.flags.add(flag)
@@ -195,13 +203,15 @@ class Builder:
             calib.write_calibration_cache(b"fake-calibration-table")
         STATE.builds.append({"flags": sorted(config.flags), "pools": dict(config.pools),
                              "device": config.default_device_type})
-        detailed = getattr(config, "profiling_verbosity", None) == "DETAILED"
+        STATE.profiling_verbosity = getattr(config, "profiling_verbosity", None)
+        detailed = STATE.profiling_verbosity == "DETAILED"
         return json.dumps({"onnx": network.onnx_path, "flags": sorted(config.flags), "detailed": detailed}).encode()
 
 
 class _Context:
     def __init__(self, engine: Engine) -> None:
         self.engine, self.addresses = engine, {}
+        self.profiler: Any = None
 
     def set_input_shape(self, name: str, shape: tuple) -> bool:
         return True
@@ -224,6 +234,9 @@ class _Context:
             data = np.ascontiguousarray(r, np.float32).tobytes()
             memory[self.addresses[o.name]][: len(data)] = data
         STATE.clock_ms += 1.5  # the "device" time this enqueue took
+        if self.profiler is not None:  # as TensorRT: every layer's time of this enqueue, in layer order
+            for i, (name, _, _) in enumerate(self.engine.layers()):
+                self.profiler.report_layer_time(name, 0.1 * (i + 1))
         return True
 
 
@@ -257,6 +270,15 @@ class Engine:
     def create_execution_context(self) -> _Context:
         return _Context(self)
 
+    def layers(self) -> list[tuple[str, str, list[str]]]:
+        """(layer name, type, ONNX nodes) as a FAKE engine: one layer per ONNX node, behind an input reformat."""
+        import onnx
+
+        nodes = onnx.load(self.meta["onnx"]).graph.node
+        first = nodes[0].name if nodes else "?"
+        return [(f"Reformatting CopyNode for Input Tensor 0 to {first}", "Reformat", [])] + [
+            (n.name, n.op_type, [n.name]) for n in nodes]
+
     def create_engine_inspector(self) -> _Inspector:
         return _Inspector(self)
 
@@ -268,19 +290,25 @@ _FLAG_DATATYPE = (("INT8", "Int8 NC/32HW32"), ("BF16", "BFloat16 row major linea
 
 
 class _Inspector:
+    """IEngineInspector's JSON: full layer facts (type, datatype, tactic, ONNX origin) only when the engine was
+    built with DETAILED verbosity; layer names alone otherwise."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def get_engine_information(self, fmt: str) -> str:
+        assert fmt == "JSON"
         meta = self.engine.meta
-        ops = [n.op_type for n in __import__("onnx").load(meta["onnx"]).graph.node]
+        layers = self.engine.layers()
         if not meta.get("detailed"):
-            return json.dumps({"Layers": ops})
+            return json.dumps({"Layers": [name for name, _, _ in layers]})
         kind = STATE.layer_datatype or next((d for f, d in _FLAG_DATATYPE if f in meta.get("flags", [])),
                                             "Row major linear FP32")
-        return json.dumps({"Layers": [{"Name": f"{op}_{i}", "LayerType": "CaskConvolution" if op == "Conv" else op,
-                                       "Outputs": [{"Name": f"t{i}", "Format/Datatype": kind}]}
-                                      for i, op in enumerate(ops)]})
+        return json.dumps({"Layers": [
+            {"Name": name, "LayerType": "CaskConvolution" if op == "Conv" else op,
+             "Outputs": [{"Name": f"t{i}", "Format/Datatype": kind}], "TacticName": "fake_tactic_0x1",
+             "Metadata": "".join(f"[ONNX Layer: {o}]" for o in origin)}
+            for i, (name, op, origin) in enumerate(layers)]})
 
 
 class Runtime:
@@ -302,7 +330,8 @@ def module() -> types.ModuleType:
     FakeCuda.memory = {}
     fake = types.ModuleType("tensorrt")
     fake.__version__ = FAKE_VERSION
-    for name in ("ILogger", "IInt8EntropyCalibrator2", "TensorIOMode", "OnnxParser", "Builder", "Runtime", "nptype"):
+    for name in ("ILogger", "IInt8EntropyCalibrator2", "IProfiler", "TensorIOMode", "OnnxParser", "Builder", "Runtime",
+                 "nptype"):
         setattr(fake, name, globals()[name])
     fake.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
     fake.BuilderFlag = types.SimpleNamespace(**{n: n for n in ("FP16", "BF16", "INT8", "GPU_FALLBACK", "TF32")})

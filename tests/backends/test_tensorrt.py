@@ -701,3 +701,46 @@ def test_fake_executed_precision_reads_the_engine_inspector(fake_trt, tiny_onnx,
     backend.close()
     assert executed["precision"] == "fp32"
     assert "executed fp32" in precision_mismatch("fp16", executed)
+
+
+def test_fake_profile_per_layer_times_precision_and_origin(fake_trt, tiny_onnx, tmp_path):
+    """IProfiler per layer + engine inspector facts, through the adapter, on the FAKE TensorRT."""
+    from results.profile import normalise
+
+    fake, _ = fake_trt
+    backend = TensorRTBackend()
+    backend.load(backend.prepare(ModelSource.from_path(tiny_onnx), Variant("fp16"), None, tmp_path))
+    try:
+        assert fake.state().profiling_verbosity == fake.ProfilingVerbosity.DETAILED
+        x = np.random.default_rng(1).standard_normal((1, 16)).astype(np.float32)
+        raw = backend.profile({"x": x}, 3)
+        assert backend._context.profiler is None  # detached: later inferences are not profiled
+    finally:
+        backend.close()
+    assert raw.reason is None and raw.iterations == 3
+    by_name = {n.name: n for n in raw.nodes}
+    assert set(by_name) >= {"enc/matmul", "enc/add", "enc/relu", "head/matmul", "head/add"}
+    assert all(n.calls == 3 for n in raw.nodes)
+    assert by_name["enc/matmul"].source_nodes == ("enc/matmul",) and by_name["enc/matmul"].executed_precision == "fp16"
+    assert by_name["enc/matmul"].details["tactic"] == "fake_tactic_0x1"
+    p = normalise(raw.to_dict(), model_nodes=[n for n in by_name if "/" in n and " " not in n],
+                  requested_precision="fp16")
+    rows = {r["node"]: r for r in p["rows"]}
+    reformat = next(r for r in p["rows"] if r["op_type"] == "Reformat")
+    assert reformat["category"] == "layout" and reformat["module"] == "enc"  # named after the layer it feeds
+    assert rows["head/add"]["module"] == "head"
+    assert sum(r["share_pct"] for r in p["rows"]) == pytest.approx(100.0)
+    assert p["off_precision"] == []
+
+
+def test_fake_profile_without_detailed_verbosity_keeps_names_only(fake_trt, tiny_onnx, tmp_path, monkeypatch):
+    fake, _ = fake_trt
+    del fake.ProfilingVerbosity  # an older TensorRT: the builder cannot be asked for layer details
+    backend = TensorRTBackend()
+    backend.load(backend.prepare(ModelSource.from_path(tiny_onnx), Variant("fp32"), None, tmp_path))
+    try:
+        raw = backend.profile({"x": np.zeros((1, 16), np.float32)}, 2)
+    finally:
+        backend.close()
+    assert raw.nodes and all(n.executed_precision is None for n in raw.nodes)
+    assert any("layer names only" in n for n in raw.notes)
