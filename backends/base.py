@@ -394,6 +394,9 @@ class Backend(ABC):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
+        # The CPU's feature flags (/proc/cpuinfo names, e.g. avx512_vnni), passed in by the harness so
+        # an adapter can pick the quantization recipe the CPU favours without reading the machine.
+        self.cpu_isa: tuple[str, ...] = tuple(self.options.pop("cpu_isa", None) or ())
 
     @classmethod
     @abstractmethod
