@@ -56,6 +56,8 @@ from backends.base import Artifact, BackendError, Feeds, ModelSource, Unsupporte
 
 #: bump when the way artifacts are built changes, so old cache entries are not reused
 PIPELINE_VERSION = 2
+#: fewer calibration samples than this gives a warning in the recipe (the ranges are noisy)
+MIN_CALIBRATION_SAMPLES = 16
 
 _QUANT_TYPES = ("QInt8", "QUInt8")
 _STATIC_DEFAULTS: dict[str, Any] = {
@@ -140,6 +142,11 @@ def prepare_onnx_variant(
     }
     if variant.precision in ("int8", "int8-mixed"):
         feeds = _collect_calibration(calibration, source, model.name)
+        if settings["calibrate_method"] in ("Entropy", "Percentile") and len(feeds) < 2:
+            raise BackendError(
+                f"{model.name}: calibrate_method {settings['calibrate_method']} builds a histogram over the "
+                f"calibration set and needs at least 2 samples, found {len(feeds)}; add samples (100 is typical) "
+                "or use calibrate_method: MinMax")
         key_parts["calibration_sha256"] = _feeds_digest(feeds)
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -176,6 +183,10 @@ def prepare_onnx_variant(
             extra["compute_nodes"] = _compute_nodes(tmp, source)
         if feeds is not None:
             extra.update({"calibration_samples": len(feeds), "calibration_sha256": key_parts["calibration_sha256"]})
+            if len(feeds) < MIN_CALIBRATION_SAMPLES and "recipe" in extra:
+                extra["recipe"]["warnings"] = [
+                    f"only {len(feeds)} calibration samples: {settings['calibrate_method']} ranges from so few are "
+                    f"noisy (use {MIN_CALIBRATION_SAMPLES} or more; 100 is typical)"]
         meta = _metadata(settings, source_bytes, out_bytes, versions, cache_hit=False, extra=extra)
         tmp_json = tmp.with_suffix(".json.tmp")
         tmp_json.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))

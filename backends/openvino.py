@@ -379,9 +379,9 @@ class OpenVINOBackend(Backend):
             xml.parent.mkdir(parents=True, exist_ok=True)
             ov.save_model(quantized, str(xml), compress_to_fp16=False)
         chosen["calibration_samples"] = len(samples)
-        if len(samples) < 32:
-            chosen["warning"] = (f"only {len(samples)} calibration samples: NNCF's statistics are noisy below a few "
-                                 "dozen (its default subset is 300)")
+        if len(samples) < 16:
+            chosen["warnings"] = [f"only {len(samples)} calibration samples: NNCF's statistics are noisy below a "
+                                  "few dozen (its default subset is 300)"]
         io_names = _onnx_io_names(model.path) if model.format == "onnx" else []
         return self._with_compute_count(
             Artifact(xml, "openvino", variant.precision, model.sha256, artifact_bytes(xml),
