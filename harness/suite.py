@@ -15,7 +15,7 @@ from harness.errors import UsageError
 from harness.input_values import InputValue
 from harness.profiling import ProfileSettings
 
-OUTPUT_KINDS = ("tensor", "image", "video", "audio")
+OUTPUT_KINDS = ("tensor", "image", "video", "audio", "logits", "class_map")
 #: Bounds a shape must respect before anything is allocated from it (resource guards come later,
 #: with the machine's memory; these only stop nonsense such as a 10**12 dimension early).
 MAX_RANK = 8
