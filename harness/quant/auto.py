@@ -188,9 +188,17 @@ def search(evaluate: Evaluate, modules: Mapping[str, list[str]], floor: Floor, b
     def over_budget() -> bool:
         return budget_s is not None and time.perf_counter() - started > budget_s
 
+    measured: dict[frozenset[str], Pass] = {}
+
     def run(kind: str, module: str | None, keep: list[str]) -> Pass:
-        p = evaluate(keep)
-        p.kind, p.module = kind, module
+        earlier = measured.get(frozenset(keep))
+        if earlier is not None:  # e.g. the greedy plan with all modules but one = "only that one quantized"
+            p = Pass(kind, module, list(keep), earlier.figure, earlier.met, 0.0, earlier.status,
+                     "same plan as an earlier pass", earlier.compute_nodes)
+        else:
+            p = evaluate(keep)
+            p.kind, p.module = kind, module
+            measured[frozenset(keep)] = p
         result.passes.append(p)
         return p
 
