@@ -101,6 +101,8 @@ class Suite:
     pipelines: list[Any] = field(default_factory=list)  # harness.pipeline_spec.PipelineSpec
     # Per-operator profile pass after the timed rounds (`profile:` in the suite, `--profile` on run).
     profile: ProfileSettings = field(default_factory=ProfileSettings)
+    # recipe search settings for `edgebench tune SUITE` (see harness/quant/tune.py); `run` ignores them
+    tune: dict[str, Any] = field(default_factory=dict)
 
 
 class _Checker:
@@ -424,7 +426,7 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
     chk = _Checker(source)
     data = chk.mapping(data, "")
     chk.keys(data, "", {"name", "description", "runner", "data", "models", "backends", "precisions", "gates",
-                        "pipelines", "profile"})
+                        "pipelines", "profile", "tune"})
     base = base or Path.cwd()
     name = chk.text(data["name"], "name", "a suite name (text)") if data.get("name") is not None else Path(source).stem
     description = data.get("description")
@@ -452,9 +454,21 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
         path=source,
         pipelines=pipelines,
         profile=ProfileSettings.parse(data.get("profile"), f"{source}: at 'profile'"),
+        tune=_tune_settings(data.get("tune"), source),
     )
     check_gates_scorable(suite)
     return suite
+
+
+def _tune_settings(raw: Any, source: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UsageError(f"{source}: at 'tune': expected a mapping (budget_s, floor, recipes, backends), "
+                         f"found {raw!r}")
+    from harness.quant.tune import tune_settings
+
+    return tune_settings(raw, source)
 
 
 def load_suite(path: str | Path) -> Suite:

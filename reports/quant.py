@@ -41,6 +41,7 @@ class TuneRow:
     artifact_bytes: int | None
     on_front: bool = False
     fastest_meeting_floor: bool = False
+    baseline: bool = False  # the fp32 run the recipes are compared with: never "the pick"
     status: str = "ok"
     reason: str | None = None
 
@@ -139,7 +140,7 @@ def _tune(records: Sequence[RunRecord], section: QuantSection) -> None:
                             r.extra["tune"].get("recipe_text") or recipe_text(
                                 ((r.artifact or {}).get("metadata") or {}).get("recipe")),
                             rec.p50(r) if r.status == "ok" else None, figure, r.artifact_bytes, status=r.status,
-                            reason=r.reason))
+                            reason=r.reason, baseline=r.precision == "fp32"))
     mark_front(rows, tuned[0].extra["tune"])
     section.tune = sorted(rows, key=lambda t: (t.p50_ms is None, t.p50_ms or 0.0))
     pick = next((t for t in section.tune if t.fastest_meeting_floor), None)
@@ -169,6 +170,6 @@ def mark_front(rows: list[TuneRow], tune: dict[str, Any]) -> None:
     threshold = tune.get("threshold")
     if check is None or threshold is None:
         return
-    meeting = [t for t in scored if check(t.figure, float(threshold))]
+    meeting = [t for t in scored if not t.baseline and check(t.figure, float(threshold))]
     if meeting:
         min(meeting, key=lambda t: t.p50_ms).fastest_meeting_floor = True  # type: ignore[arg-type,return-value]
