@@ -42,6 +42,7 @@ class TuneRow:
     on_front: bool = False
     fastest_meeting_floor: bool = False
     baseline: bool = False  # the fp32 run the recipes are compared with: never "the pick"
+    run_id: str | None = None
     status: str = "ok"
     reason: str | None = None
 
@@ -140,7 +141,7 @@ def _tune(records: Sequence[RunRecord], section: QuantSection) -> None:
                             r.extra["tune"].get("recipe_text") or recipe_text(
                                 ((r.artifact or {}).get("metadata") or {}).get("recipe")),
                             rec.p50(r) if r.status == "ok" else None, figure, r.artifact_bytes, status=r.status,
-                            reason=r.reason, baseline=r.precision == "fp32"))
+                            reason=r.reason, baseline=r.precision == "fp32", run_id=r.run_id))
     mark_front(rows, tuned[0].extra["tune"])
     section.tune = sorted(rows, key=lambda t: (t.p50_ms is None, t.p50_ms or 0.0))
     pick = next((t for t in section.tune if t.fastest_meeting_floor), None)
