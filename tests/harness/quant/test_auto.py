@@ -126,7 +126,8 @@ def _feeds(n: int, seed: int) -> list[dict[str, np.ndarray]]:
 
 
 @pytest.mark.parametrize("backend_name, base", [("onnxruntime", {"per_channel": False}),
-                                                ("openvino", {"method": "qdq", "per_channel": False})])
+                                                ("openvino", {"method": "qdq", "per_channel": False}),
+                                                ("openvino", {"method": "nncf"})])
 def test_real_search_finds_the_module_to_keep(tmp_path, backend_name, base):
     pytest.importorskip(backend_name)
     pytest.importorskip("onnxruntime")
@@ -149,8 +150,10 @@ def test_real_search_finds_the_module_to_keep(tmp_path, backend_name, base):
                                  modules, floor, tmp_path / "cache")
     result = search(evaluator, modules, floor)
     table = {r["module"]: r for r in result.sensitivity()}
-    assert table["head"]["gain_if_float"] > table["enc"]["gain_if_float"]
-    assert result.met and result.keep_float == ["head"]
+    most_sensitive = max(table, key=lambda m: table[m]["gain_if_float"])
+    assert result.met and result.keep_float[0] == most_sensitive  # kept in float first
+    if base.get("per_channel") is False:  # per-tensor weights: the outlier matmul is what int8 hurts
+        assert most_sensitive == "head" and result.keep_float == ["head"]
     assert all(p.seconds >= 0 for p in result.passes)
 
 
