@@ -207,6 +207,9 @@ def prepare_onnx_variant(
 def normalize_settings(variant: Variant) -> dict[str, Any]:
     """The variant's settings with defaults filled in and names canonicalised; raises
     BackendError for an unknown precision, an unknown key or a bad value."""
+    if variant.precision == "int8-auto":
+        raise BackendError("int8-auto is resolved by the harness (edgebench run) into int8 or int8-mixed with the "
+                           "modules its search keeps in float; an adapter cannot prepare it directly")
     if variant.precision not in DEFAULTS:
         raise BackendError(
             f"unknown precision {variant.precision!r}: expected one of {', '.join(DEFAULTS)}; "

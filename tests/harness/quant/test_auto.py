@@ -179,5 +179,7 @@ def test_int8_auto_run_records_the_plan_and_runs_it(tmp_path):
     assert any(w.startswith("int8-auto: floor sqnr_db >= 200 not reached") for w in record.warnings)
     assert {r["module"] for r in auto["sensitivity"]} == {"enc", "head"}
     assert record.artifact["metadata"]["nodes_kept_float"]  # the best plan ran, as int8-mixed
+    assert record.variant["keep_float"] == auto["best"]["keep_float"] and record.variant["recipe"]["tool"]
+    assert record.variant["compute_nodes"]["quantized"] >= 1
     easy = run_plan(plan("sqnr_db >= -100"), RunContext(out_dir=tmp_path / "out"))
     assert easy.extra["int8_auto"]["keep_float"] == [] and easy.artifact["precision"] == "int8"
