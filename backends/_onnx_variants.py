@@ -14,12 +14,22 @@ the default shown):
     ``keep_io_types: true``; ``op_block_list: null`` (op types kept in float32; null = ORT's list).
 ``int8-dynamic``
     ``quantize_dynamic``: int8 weights, activations quantized at run time.
-    ``per_channel: false``, ``reduce_range: false``, ``weight_type: QInt8`` (QInt8|QUInt8).
+    ``per_channel: false``, ``reduce_range: auto``, ``weight_type: QInt8`` (QInt8|QUInt8),
+    ``preprocess: true``, ``op_types: auto`` (GEMM-like ops: MatMul, Gemm, Attention, LSTM; Conv
+    only when the model has none of those, since ConvInteger is slower than float Conv on CPU).
 ``int8``
-    ``quantize_static`` (post-training, calibrated). ``format: QDQ`` (QDQ|QOperator),
-    ``per_channel: false``, ``calibrate_method: MinMax`` (MinMax|Entropy|Percentile),
-    ``percentile: 99.999`` (Percentile only), ``reduce_range: false``,
-    ``activation_type: QInt8`` and ``weight_type: QInt8`` (QInt8|QUInt8).
+    ``quantize_static`` (post-training, calibrated), the recipe ONNX Runtime's guide gives:
+    ``preprocess: true`` (``quant_pre_process`` first; on failure a lesser step, then none, with the
+    reason in ``recipe.preprocess``), models older than opset 13 converted first, ``format: QDQ``
+    (QDQ|QOperator), ``per_channel: true``, ``calibrate_method: MinMax`` (MinMax|Entropy|
+    Percentile; the histogram methods need 2+ samples), ``percentile: 99.999``,
+    ``activation_type``/``weight_type``/``reduce_range: auto`` (the CPU's favourite: U8S8 on x86,
+    S8S8 on Arm, reduce_range on x86 without VNNI; from the ``isa`` flags passed in),
+    ``op_types: auto`` (ORT's op types less LayerNorm-like ones), ``symmetric: false`` (true: S8S8
+    with zero points 0 and float biases, what TensorRT's explicit quantization takes).
+    The resolved recipe is ``metadata.recipe``; ``metadata.compute_nodes`` counts the compute nodes
+    that run quantized in ORT's optimised graph, and an int8 artifact with none raises
+    UnsupportedVariant (a skipped run: its figures would be fp32's).
 ``int8-mixed``
     ``int8`` plus ``keep_float: [pattern, ...]`` (required): shell-style globs, each matched
     against node names (``upsampler/*``), module names (the part of a node name before its first

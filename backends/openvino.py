@@ -21,14 +21,20 @@ Every precision pins INFERENCE_PRECISION_HINT (fp32 and the int8 labels: f32, fp
 left unset, OpenVINO's CPU plugin picks bf16 on a CPU with AVX512_BF16/AMX, so an "fp32" run would
 compute in bf16 (and some graphs fail to compile on that path). The float layers of an int8 model are
 kept in f32 for the same reason.
-  int8          ``method: qdq`` (default): the ONNX Runtime static QDQ model run as is (OpenVINO
-                turns Q/DQ pairs into FakeQuantize and runs int8 kernels).
-                ``method: nncf``: NNCF post-training quantization (``nncf.quantize``) of the fp32
-                model with the same calibration feeds; ``subset_size`` (default: all samples).
+  int8          ``method: nncf`` (default when nncf is installed): NNCF post-training
+                quantization (``nncf.quantize``) of the fp32 model with the same calibration feeds,
+                OpenVINO's own recipe (backends/_ov_recipe.py): ``preset`` auto|performance|mixed,
+                ``model_type`` auto|transformer|none (auto: transformer when the graph has
+                attention), ``fast_bias_correction`` (true), ``subset_size`` (default: all
+                samples); settings meant for other backends are listed as ``ignored_settings``.
+                ``method: qdq``: the ONNX Runtime static QDQ model run as is (OpenVINO turns Q/DQ
+                pairs into FakeQuantize and runs int8 kernels).
+                Either way ``metadata.compute_nodes`` counts the compute layers the CPU plugin
+                runs in int8; an int8 artifact with none is a skipped run.
   int8-dynamic  the ONNX Runtime dynamic-quantized model (DynamicQuantizeLinear/MatMulInteger)
                 converted to IR; skipped with the reason if OpenVINO cannot read it.
-  int8-mixed    ``method: qdq`` (default): the ONNX Runtime mixed model; ``method: nncf``:
-                NNCF with ``keep_float`` patterns as an ignored scope.
+  int8-mixed    ``method: nncf`` (default): NNCF with ``keep_float`` patterns as an ignored
+                scope; ``method: qdq``: the ONNX Runtime mixed model.
 An .xml or .tflite source runs as given (``prebuilt`` or fp32); fp16 via the hint applies to them
 too. int8/uint8 tensors of a .tflite file are quantized/dequantized with the file's scale/zero
 point (read with the LiteRT interpreter), and named as the LiteRT adapter names them (less the
