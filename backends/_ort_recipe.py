@@ -184,3 +184,23 @@ def _all_nodes(graph: Any) -> list[Any]:
             for g in attr.graphs:
                 out.extend(_all_nodes(g))
     return out
+
+
+def qdq_graph_compute(path: Path) -> dict[str, Any]:
+    """Compute nodes of a QDQ graph fed by DequantizeLinear (weights or activations): what a runtime that
+    fuses Q/DQ into int8 layers (TensorRT) can run quantized, counted in the file itself."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    nodes = _all_nodes(graph)
+    dq_outputs = {o for n in nodes if n.op_type == "DequantizeLinear" for o in n.output}
+    by_op: Counter[str] = Counter()
+    quantized = 0
+    for n in nodes:
+        if n.op_type not in FLOAT_COMPUTE:
+            continue
+        q = any(i in dq_outputs for i in n.input[:2])
+        quantized += q
+        by_op[f"{n.op_type}:{'qdq' if q else 'float'}"] += 1
+    return {"quantized": quantized, "total": sum(by_op.values()), "by_op": dict(sorted(by_op.items())),
+            "counted_in": "the QDQ graph (compute nodes fed by DequantizeLinear)"}

@@ -482,8 +482,18 @@ class TensorRTBackend(Backend):
                         raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return Artifact(final, "tensorrt-plan", variant.precision, model.sha256, artifact_bytes(network_onnx),
-                        {"plan_sha256": plan_sha, "network_onnx": str(network_onnx), "int8_mode": plan["int8_mode"]})
+        meta: dict[str, Any] = {"plan_sha256": plan_sha, "network_onnx": str(network_onnx),
+                                "int8_mode": plan["int8_mode"]}
+        if plan["network_source"] == "qdq":
+            from backends._ort_recipe import qdq_graph_compute
+
+            meta["recipe"] = {**(getattr(self, "_qdq_recipe", None) or {}),
+                              "consumer": "TensorRT explicit quantization (Q/DQ fused into int8 layers)"}
+            meta["compute_nodes"] = qdq_graph_compute(Path(network_onnx))
+        elif plan["int8_calibrator"]:
+            meta["recipe"] = {"tool": "TensorRT implicit calibration", "calibrator": "IInt8EntropyCalibrator2",
+                              "calibration_samples": calib_count}
+        return Artifact(final, "tensorrt-plan", variant.precision, model.sha256, artifact_bytes(network_onnx), meta)
 
     def _qdq_model(self, model: ModelSource, variant: Variant, calibration: Iterable[Feeds] | None,
                    cache_dir: Path) -> tuple[Path, str]:
@@ -499,6 +509,7 @@ class TensorRTBackend(Backend):
         own = {k: v for k, v in variant.settings.items() if k not in SETTING_KEYS}
         own.setdefault("symmetric", True)  # TensorRT builds only symmetric int8 Q/DQ
         qdq = prepare_onnx_variant(model, Variant(variant.precision, own), calibration, cache_dir)
+        self._qdq_recipe = qdq.metadata.get("recipe")
         problems = qdq_problems(onnx.load(str(qdq.path), load_external_data=False))
         if problems:
             raise BackendError(f"the quantized model {qdq.path.name} cannot be built by TensorRT: "

@@ -547,6 +547,7 @@ def test_explicit_int8_checks_the_qdq_model_from_onnxruntime(tiny_onnx, tmp_path
     qdq = onnx.load(record["network_onnx"])
     zero_points = [numpy_helper.to_array(i) for i in qdq.graph.initializer if i.name.endswith("_zero_point")]
     assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
+    assert artifact.metadata["recipe"]["symmetric"] is True and artifact.metadata["compute_nodes"]["quantized"] >= 1
     variant = Variant("int8", {"int8_mode": "explicit", "workspace_bytes": 1 << 26, "symmetric": False,
                                "activation_type": "QUInt8"})
     with pytest.raises(BackendError, match="are uint8; TensorRT's Q/DQ are int8") as err:
