@@ -357,7 +357,7 @@ def resolve_for_plan(plan: Any, source: Any, reference: Any, make_backend: Calla
     from backends.base import UnsupportedVariant, onnx_io_specs
     from harness import data
     from harness import reference as ref
-    from harness.runner import resolve_specs
+    from harness.inputs import resolve_specs
 
     own, base = split_settings(plan.precision.settings)
     floor = parse_floor(own.get("floor"), plan.gates)
