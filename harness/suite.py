@@ -457,7 +457,20 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
         tune=_tune_settings(data.get("tune"), source),
     )
     check_gates_scorable(suite)
+    _check_auto_floors(suite.precisions, suite.gates, source)
     return suite
+
+
+def _check_auto_floors(precisions: list[PrecisionSpec], gates: dict[str, Any], source: str) -> None:
+    """A bad int8-auto floor fails when the suite is read, not inside the first run's search."""
+    for i, spec in enumerate(precisions):
+        if spec.name == "int8-auto":
+            from harness.quant.auto import parse_floor
+
+            try:
+                parse_floor(spec.settings.get("floor"), {str(k): str(v) for k, v in gates.items()})
+            except UsageError as exc:
+                raise UsageError(f"{source}: at 'precisions[{i}].floor': {exc}") from None
 
 
 def _tune_settings(raw: Any, source: str) -> dict[str, Any]:

@@ -65,6 +65,8 @@ def test_suite_tune_section_is_validated(tmp_path):
         tune_settings({"budget_s": -1}, "x")
     with pytest.raises(UsageError, match="unknown recipe"):
         recipes_for("onnxruntime", ["nncf"])
+    with pytest.raises(UsageError, match=r"precisions\[0\].floor.*names gate 'lse'"):
+        parse_suite({"models": [{"zoo": "foley"}], "precisions": [{"name": "int8-auto", "floor": "gate:lse"}]})
 
 
 def test_bad_target_is_a_usage_error(tmp_path):
