@@ -416,7 +416,15 @@ class OpenVINOBackend(Backend):
             core = ov.Core()
             if "CPU" not in core.available_devices:
                 return artifact
-            compiled = core.compile_model(str(artifact.path), "CPU", {"INFERENCE_NUM_THREADS": 1})
+            try:
+                # f32 for the float remainder: only which layers run int8 is read here.
+                compiled = core.compile_model(str(artifact.path), "CPU",
+                                              {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32"})
+            except Exception as exc:  # the run's own load reports the compile error in full
+                return Artifact(artifact.path, artifact.format, artifact.precision, artifact.source_sha256,
+                                artifact.bytes, {**artifact.metadata, "compute_nodes": {
+                                    "quantized": None, "total": None,
+                                    "reason": f"could not compile to count: {str(exc).strip()[:200]}"}})
             counts = _ov_recipe.compute_nodes(compiled, source_names)
             sidecar.write_text(json.dumps(counts))
         if not counts.get("quantized"):
