@@ -317,6 +317,32 @@ def sensitivity_chart(records: Sequence[RunRecord], salt: str) -> Chart | None:
         return Chart(key, title, _svg(fig, salt + "-sensitivity"))
 
 
+def tune_front(section: Any, salt: str) -> Chart:
+    """The recipe search: latency vs fidelity of every tried recipe, the Pareto front, the pick."""
+    key, title = "tune", "Recipe search: fidelity vs latency (front marked, pick circled)"
+    rows = [t for t in section.tune if t.p50_ms is not None and t.figure is not None]
+    if not rows:
+        return Chart(key, title, na="no tried recipe finished with a latency and a fidelity figure")
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, 3.4))
+        for t in rows:
+            ax.scatter([t.p50_ms], [t.figure], s=40, zorder=3, color="#D55E00" if t.on_front else "#999",
+                       marker="s" if t.baseline else "o")
+            ax.annotate(t.config.split(" · ", 1)[-1], (t.p50_ms, t.figure), textcoords="offset points",
+                        xytext=(5, 3), fontsize=7)
+            if t.fastest_meeting_floor:
+                ax.scatter([t.p50_ms], [t.figure], s=160, facecolor="none", edgecolor="#0072B2", lw=1.6, zorder=4,
+                           label="fastest meeting the floor")
+        front = sorted((t for t in rows if t.on_front), key=lambda t: t.p50_ms)
+        ax.plot([t.p50_ms for t in front], [t.figure for t in front], color="#D55E00", lw=1.2, zorder=2,
+                label="Pareto front")
+        ax.set_xlabel("p50 latency (ms), lower is better")
+        ax.set_ylabel(f"{section.tune_floor.split(' ')[0] if section.tune_floor else 'fidelity'}")
+        ax.legend(loc="lower right")
+        ax.set_title(title, loc="left")
+        return Chart(key, title, _svg(fig, salt + "-tune"))
+
+
 def _module_sqnr(value: Any) -> Any:
     return value.get("sqnr_db") if isinstance(value, dict) else value
 

@@ -405,6 +405,8 @@ def build(
             group.charts = ch.group_charts(recs, samples_by_run, group.anchor)
             if group.profiles is not None:
                 group.profiles.chart = ch.module_shares(group.profiles.configs, group.anchor)
+            if group.quant is not None and group.quant.tune:
+                group.charts.append(ch.tune_front(group.quant, group.anchor))
         groups.append(group)
     failed = [
         {"run_id": r.run_id, "model": r.model.get("name", "?"), "backend": r.backend.get("name", "?"),

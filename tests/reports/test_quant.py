@@ -62,6 +62,8 @@ def test_tune_front_and_fastest_meeting_the_floor():
     assert section.headline.startswith("fastest recipe meeting sqnr_db >= 25: onnxruntime · mid-good")
     text = "\n".join(markdown._quant_lines(section))
     assert "**fastest meeting the floor**" in text and "failed: onnxruntime rejected the recipe" in text
+    chart = next(c for c in rm.build(runs).groups[0].charts if c.key == "tune")
+    assert chart.svg and "Pareto front" in chart.svg
 
 
 def test_no_recipe_meets_the_floor_is_said():
