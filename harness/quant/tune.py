@@ -27,6 +27,7 @@ RECIPES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("qdq-per-tensor", "int8", {"per_channel": False}),
         ("qdq-per-channel-s8s8", "int8", {"activation_type": "QInt8", "weight_type": "QInt8"}),
         ("qdq-per-channel-percentile", "int8", {"calibrate_method": "Percentile"}),
+        ("qdq-per-channel-gemm-only", "int8", {"op_types": ["MatMul", "Gemm"]}),  # convs and the rest in float
         ("qoperator-per-channel", "int8", {"format": "QOperator"}),
         ("dynamic-gemm", "int8-dynamic", {}),
         ("dynamic-gemm-per-channel", "int8-dynamic", {"per_channel": True}),
