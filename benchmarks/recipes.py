@@ -35,7 +35,7 @@ from backends.base import Artifact  # noqa: E402
 from harness.plan import RunPlan  # noqa: E402
 from harness.quant.auto import parse_floor  # noqa: E402
 from harness.quant.tune import tune  # noqa: E402
-from harness.runner import RunContext, run_plan  # noqa: E402
+from harness.runner import RunContext, run_plans  # noqa: E402
 from harness.suite import BackendSpec, DataSettings, ModelSpec, PrecisionSpec, RunnerSettings  # noqa: E402
 from reports import quant  # noqa: E402
 from results.store import ResultStore  # noqa: E402
@@ -43,7 +43,7 @@ from results.store import ResultStore  # noqa: E402
 
 def search(model: str, backend: str, args: argparse.Namespace, store: ResultStore, ctx: RunContext) -> list[Any]:
     runner = RunnerSettings(warmup=3, min_iterations=20, min_duration_s=0.5, max_duration_s=5.0, timeout_s=1800.0,
-                            threads=args.threads, idle_s=0.0)
+                            rounds=3, threads=args.threads, idle_s=0.0)
     data = DataSettings(calibration=args.calibration, evaluation=args.evaluation)
     base = RunPlan(ModelSpec(name=model, zoo=model), BackendSpec(backend), PrecisionSpec("fp32"), runner, data,
                    suite=f"recipes-{model}")
@@ -51,11 +51,13 @@ def search(model: str, backend: str, args: argparse.Namespace, store: ResultStor
     def plan_for(precision: str, settings: dict[str, Any]) -> RunPlan:
         return dataclasses.replace(base, precision=PrecisionSpec(precision, dict(settings)))
 
-    def run(plan: RunPlan, info: dict[str, Any]) -> Any:
-        record = run_plan(plan, ctx)
-        record.extra["tune"] = info
-        store.save(record)
-        return record
+    def run(plans: list[RunPlan], infos: list[dict[str, Any]]) -> list[Any]:
+        records: list[Any] = [None] * len(plans)
+        for i, record in run_plans(plans, ctx):
+            record.extra["tune"] = infos[i]
+            store.save(record)
+            records[i] = record
+        return records
 
     def existing(key: str) -> Any:
         found = [r for r in store.records(model=model, backend=backend)

@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, metavar="N")
     p.add_argument("--min-iterations", type=int, metavar="N")
     p.add_argument("--max-duration", type=float, metavar="S")
+    p.add_argument("--rounds", type=int, metavar="N", help="timed rounds per recipe, interleaved across recipes")
     p.add_argument("--report", metavar="FILE", help="also write a report (HTML, or .md) of the tried recipes")
     add_out(p)
     add_json(p)
@@ -70,7 +71,7 @@ def tune_command(args: argparse.Namespace) -> int:
     from harness.plan import RunPlan, expand
     from harness.quant.auto import parse_floor
     from harness.quant.tune import tune
-    from harness.runner import RunContext, run_plan
+    from harness.runner import RunContext, run_plans
     from harness.suite import BackendSpec, PrecisionSpec
     from results.store import ResultStore
 
@@ -80,7 +81,8 @@ def tune_command(args: argparse.Namespace) -> int:
     budget = args.budget_s if args.budget_s is not None else settings.get("budget_s")
     backend_names = args.backend or settings.get("backends") or [b.name for b in suite.backends]
     profile = resolve("host")
-    overrides = {"threads": args.threads, "min_iterations": args.min_iterations, "max_duration_s": args.max_duration}
+    overrides = {"threads": args.threads, "min_iterations": args.min_iterations, "max_duration_s": args.max_duration,
+                 "rounds": args.rounds}
     base_plans = expand(dataclasses.replace(suite, precisions=[PrecisionSpec("fp32")]), profile.name, overrides,
                         profile.runner_defaults)
     out = out_dir(args)
@@ -97,11 +99,13 @@ def tune_command(args: argparse.Namespace) -> int:
                     return dataclasses.replace(base, backend=spec, precision=PrecisionSpec(precision, dict(recipe)),
                                                suite=f"tune-{base.model.name}")
 
-                def run(plan: RunPlan, info: dict[str, Any]) -> Any:
-                    record = run_plan(plan, ctx)
-                    record.extra["tune"] = info
-                    store.save(record)
-                    return record
+                def run(plans: list[RunPlan], infos: list[dict[str, Any]]) -> list[Any]:
+                    records: list[Any] = [None] * len(plans)
+                    for i, record in run_plans(plans, ctx):
+                        record.extra["tune"] = infos[i]
+                        store.save(record)
+                        records[i] = record
+                    return records
 
                 wanted = settings.get("recipes")
                 if isinstance(wanted, dict):

@@ -4,8 +4,9 @@ latency-vs-fidelity(-vs-size) Pareto front and the fastest recipe that meets the
 Every tried recipe is a normal run record (``compare``/``report`` see it) with ``extra.tune`` =
 {key, label, metric, floor, op, threshold}. Resumable: a recipe whose key (model, backend, its
 settings, the runner and data settings) already has a record in the store is not run again.
-A recipe the runtime rejects is a failed/skipped record and the search goes on. Runs are sequential
-(one recipe at a time); compare speed-ups of close recipes with interleaved rounds when they exist.
+A recipe the runtime rejects is a failed/skipped record and the search goes on. Without a budget the
+pending recipes and fp32 run with their rounds interleaved (the runner's ``rounds``/``interleave``), so a
+ratio to fp32 is measured under the same conditions; with a budget they run one after another.
 """
 
 from __future__ import annotations
@@ -85,30 +86,46 @@ def recipe_key(plan: Any, label: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def tune(plan_for: Callable[[str, dict[str, Any]], Any], backend: str, model: str, run: Callable[[Any], Any],
-         existing: Callable[[str], Any], floor: Any, budget_s: float | None = None,
-         wanted: Sequence[str] | None = None, log: Callable[[str], None] = lambda _m: None) -> TuneOutcome:
-    """Run the fp32 baseline and each recipe (``plan_for(precision, settings)`` makes the RunPlan; ``run``
-    runs and stores it; ``existing(key)`` returns a stored record of that key or None)."""
+def tune(plan_for: Callable[[str, dict[str, Any]], Any], backend: str, model: str,
+         run_many: Callable[[list[Any], list[dict[str, Any]]], list[Any]], existing: Callable[[str], Any],
+         floor: Any, budget_s: float | None = None, wanted: Sequence[str] | None = None,
+         log: Callable[[str], None] = lambda _m: None) -> TuneOutcome:
+    """Run the fp32 baseline and each recipe not already stored. ``plan_for(precision, settings)`` makes a
+    RunPlan; ``run_many(plans, infos)`` runs plans (rounds interleaved when the runner settings ask) and
+    stores each record with ``extra.tune = info``, in order; ``existing(key)`` is a stored record or None.
+    Without a budget the pending recipes run together (interleaved with fp32, fairest ratios); with one
+    they run one at a time until the budget is spent."""
     started = time.perf_counter()
     tune_info = {"metric": floor.metric, "floor": str(floor), "op": floor.op, "threshold": floor.threshold}
-    records, reused, not_tried = [], 0, []
-    for label, precision, settings in [("fp32", "fp32", {}), *recipes_for(backend, wanted)]:
-        if budget_s is not None and time.perf_counter() - started > budget_s and label != "fp32":
-            not_tried.append(label)
-            continue
+    done: dict[str, Any] = {}
+    pending: list[tuple[str, Any, dict[str, Any]]] = []
+    order = [("fp32", "fp32", {}), *recipes_for(backend, wanted)]
+    for label, precision, settings in order:
         plan = plan_for(precision, settings)
         key = recipe_key(plan, label)
         record = existing(key)
         if record is not None:
-            reused += 1
+            done[label] = record
             log(f"{backend} · {label}: reused run {record.run_id} ({record.status})")
         else:
+            pending.append((label, plan, {**tune_info, "key": key, "label": label}))
+    not_tried: list[str] = []
+    if budget_s is None and pending:
+        log(f"{backend}: running {', '.join(lb for lb, _, _ in pending)}")
+        for (label, _, _), record in zip(pending, run_many([p for _, p, _ in pending], [i for _, _, i in pending])):
+            done[label] = record
+    else:
+        for label, plan, info in pending:
+            if time.perf_counter() - started > (budget_s or 0) and label != "fp32":
+                not_tried.append(label)
+                continue
             log(f"{backend} · {label} …")
-            record = run(plan, {**tune_info, "key": key, "label": label})
-            log(f"{backend} · {label}: {record.status}" + (f" ({record.reason})" if record.reason else ""))
-        records.append(record)
-    return TuneOutcome(model, backend, records, reused, not_tried, str(floor))
+            done[label] = run_many([plan], [info])[0]
+    for label in done:
+        r = done[label]
+        log(f"{backend} · {label}: {r.status}" + (f" ({r.reason})" if r.reason else ""))
+    records = [done[label] for label, _, _ in order if label in done]
+    return TuneOutcome(model, backend, records, len(order) - len(pending), not_tried, str(floor))
 
 
 def tune_settings(raw: Mapping[str, Any] | None, where: str) -> dict[str, Any]:

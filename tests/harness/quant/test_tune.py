@@ -14,7 +14,8 @@ from tests.harness.quant.test_auto import two_module_model
 from tests.harness.test_cli import edgebench
 
 pytest.importorskip("onnxruntime")
-TINY = ["--calibration", "4", "--evaluation", "2", "--threads", "1", "--min-iterations", "3", "--max-duration", "1"]
+TINY = ["--calibration", "4", "--evaluation", "2", "--threads", "1", "--min-iterations", "3", "--max-duration", "1",
+        "--rounds", "2"]
 
 
 def test_tune_stores_each_recipe_marks_the_pick_and_resumes(tmp_path):
@@ -32,6 +33,8 @@ def test_tune_stores_each_recipe_marks_the_pick_and_resumes(tmp_path):
     assert any(r["pareto"] for r in summary["recipes"])
     stored = json.loads(edgebench("list", "--json", out=out, check=True).stdout)
     assert len(stored) == 3 and all(r["extra"]["tune"]["key"] for r in stored)
+    # fp32 and the recipes ran with their rounds interleaved, so the ratios share conditions
+    assert all(len(r["extra"]["rounds"]["interleaved_with"]) == 2 for r in stored if r["status"] == "ok")
     again = json.loads(edgebench(*args, out=out, check=True).stdout)[0]
     assert again["reused_runs"] == 3
     assert len(json.loads(edgebench("list", "--json", out=out, check=True).stdout)) == 3  # nothing ran again
