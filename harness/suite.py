@@ -357,7 +357,7 @@ def _precisions(raw_list: Any, chk: _Checker) -> list[PrecisionSpec]:
             if k not in known_settings:
                 raise chk.fail(f"precisions[{i}].{k}", "a precision setting some backend reads "
                                f"({', '.join(sorted(known_settings))})", k, _suggest(k, known_settings))
-            if not _plain_value(v):
+            if not _plain_value(v) and not (k == "modules" and _module_mapping(v)):
                 raise chk.fail(f"precisions[{i}].{k}", "a number, text, true/false or a list of them", v)
         specs.append(PrecisionSpec(pname, settings))
     return specs
@@ -369,9 +369,18 @@ def _plain_value(v: Any) -> bool:
     return v is None or isinstance(v, (str, int, float, bool))
 
 
+def _module_mapping(v: Any) -> bool:
+    """int8-auto's ``modules: {name: [glob, ...]}``."""
+    return isinstance(v, dict) and all(isinstance(k, str) and (isinstance(g, str) or (
+        isinstance(g, list) and all(isinstance(x, str) for x in g))) for k, g in v.items())
+
+
 def precision_setting_names() -> set[str]:
-    """Every precision setting some adapter reads; each adapter checks the values of its own."""
-    names = set(_TFLITE_SETTINGS) | set(_OPENVINO_SETTINGS)
+    """Every precision setting some adapter (or int8-auto's search) reads; each checks the values of its own."""
+    from backends._ov_recipe import NNCF_SETTINGS
+    from harness.quant.auto import AUTO_KEYS
+
+    names = set(_TFLITE_SETTINGS) | set(_OPENVINO_SETTINGS) | set(NNCF_SETTINGS) | set(AUTO_KEYS)
     from backends._onnx_variants import DEFAULTS
     from backends._trt_plan import SETTING_KEYS
 
