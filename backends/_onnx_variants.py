@@ -14,12 +14,22 @@ the default shown):
     ``keep_io_types: true``; ``op_block_list: null`` (op types kept in float32; null = ORT's list).
 ``int8-dynamic``
     ``quantize_dynamic``: int8 weights, activations quantized at run time.
-    ``per_channel: false``, ``reduce_range: false``, ``weight_type: QInt8`` (QInt8|QUInt8).
+    ``per_channel: false``, ``reduce_range: auto``, ``weight_type: QInt8`` (QInt8|QUInt8),
+    ``preprocess: true``, ``op_types: auto`` (GEMM-like ops: MatMul, Gemm, Attention, LSTM; Conv
+    only when the model has none of those, since ConvInteger is slower than float Conv on CPU).
 ``int8``
-    ``quantize_static`` (post-training, calibrated). ``format: QDQ`` (QDQ|QOperator),
-    ``per_channel: false``, ``calibrate_method: MinMax`` (MinMax|Entropy|Percentile),
-    ``percentile: 99.999`` (Percentile only), ``reduce_range: false``,
-    ``activation_type: QInt8`` and ``weight_type: QInt8`` (QInt8|QUInt8).
+    ``quantize_static`` (post-training, calibrated), the recipe ONNX Runtime's guide gives:
+    ``preprocess: true`` (``quant_pre_process`` first; on failure a lesser step, then none, with the
+    reason in ``recipe.preprocess``), models older than opset 13 converted first, ``format: QDQ``
+    (QDQ|QOperator), ``per_channel: true``, ``calibrate_method: MinMax`` (MinMax|Entropy|
+    Percentile; the histogram methods need 2+ samples), ``percentile: 99.999``,
+    ``activation_type``/``weight_type``/``reduce_range: auto`` (the CPU's favourite: U8S8 on x86,
+    S8S8 on Arm, reduce_range on x86 without VNNI; from the ``isa`` flags passed in),
+    ``op_types: auto`` (ORT's op types less LayerNorm-like ones), ``symmetric: false`` (true: S8S8
+    with zero points 0 and float biases, what TensorRT's explicit quantization takes).
+    The resolved recipe is ``metadata.recipe``; ``metadata.compute_nodes`` counts the compute nodes
+    that run quantized in ORT's optimised graph, and an int8 artifact with none raises
+    UnsupportedVariant (a skipped run: its figures would be fp32's).
 ``int8-mixed``
     ``int8`` plus ``keep_float: [pattern, ...]`` (required): shell-style globs, each matched
     against node names (``upsampler/*``), module names (the part of a node name before its first
@@ -46,41 +56,47 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from backends.base import Artifact, BackendError, Feeds, ModelSource, Variant, artifact_bytes
+from backends.base import Artifact, BackendError, Feeds, ModelSource, UnsupportedVariant, Variant, artifact_bytes
 
 #: bump when the way artifacts are built changes, so old cache entries are not reused
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
+#: fewer calibration samples than this gives a warning in the recipe (the ranges are noisy)
+MIN_CALIBRATION_SAMPLES = 16
 
 _QUANT_TYPES = ("QInt8", "QUInt8")
 _STATIC_DEFAULTS: dict[str, Any] = {
     "format": "QDQ",
-    "per_channel": False,
+    "per_channel": True,
     "calibrate_method": "MinMax",
     "percentile": 99.999,
-    "reduce_range": False,
-    "activation_type": "QInt8",
-    "weight_type": "QInt8",
+    "reduce_range": "auto",
+    "activation_type": "auto",
+    "weight_type": "auto",
+    "preprocess": True,
+    "op_types": "auto",
+    "symmetric": False,
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "fp32": {},
     "fp16": {"keep_io_types": True, "op_block_list": None},
-    "int8-dynamic": {"per_channel": False, "reduce_range": False, "weight_type": "QInt8"},
+    "int8-dynamic": {"per_channel": False, "reduce_range": "auto", "weight_type": "QInt8", "preprocess": True,
+                     "op_types": "auto"},
     "int8": dict(_STATIC_DEFAULTS),
     "int8-mixed": {**_STATIC_DEFAULTS, "keep_float": None, "require_match": True},
 }
 _CHOICES = {
     "format": ("QDQ", "QOperator"),
     "calibrate_method": ("MinMax", "Entropy", "Percentile"),
-    "activation_type": _QUANT_TYPES,
-    "weight_type": _QUANT_TYPES,
+    "activation_type": (*_QUANT_TYPES, "auto"),
+    "weight_type": (*_QUANT_TYPES, "auto"),
 }
-_BOOLS = ("per_channel", "reduce_range", "keep_io_types", "require_match")
+_BOOLS = ("per_channel", "keep_io_types", "require_match", "preprocess", "symmetric")
 
 
 def prepare_onnx_variant(
@@ -88,11 +104,14 @@ def prepare_onnx_variant(
     variant: Variant,
     calibration: Iterable[Feeds] | None,
     cache_dir: Path,
+    isa: Sequence[str] | None = None,
 ) -> Artifact:
     """Build (or reuse from ``cache_dir``) the ``variant`` of the fp32 ONNX ``model``.
 
     ``calibration`` is needed by ``int8`` and ``int8-mixed`` only (an iterable of feed dicts keyed
-    by input name); other precisions ignore it and never iterate it.
+    by input name); other precisions ignore it and never iterate it. ``isa``: the CPU's feature flags
+    (/proc/cpuinfo names), which decide the "auto" settings (see ``backends._ort_recipe``).
+    An int8 artifact in which no compute node runs quantized raises UnsupportedVariant (a skipped run).
     """
     if model.format != "onnx":
         raise BackendError(
@@ -118,15 +137,26 @@ def prepare_onnx_variant(
         )
 
     feeds: list[dict[str, np.ndarray]] | None = None
+    recipe = None
+    if variant.precision.startswith("int8"):
+        from backends._ort_recipe import resolve
+
+        recipe = resolve(variant.precision, settings, isa, _op_types(source))
     key_parts: dict[str, Any] = {
         "pipeline": PIPELINE_VERSION,
         "source_sha256": model.sha256,
         "precision": variant.precision,
         "settings": settings,
+        "recipe": recipe,
         "versions": versions,
     }
     if variant.precision in ("int8", "int8-mixed"):
         feeds = _collect_calibration(calibration, source, model.name)
+        if settings["calibrate_method"] in ("Entropy", "Percentile") and len(feeds) < 2:
+            raise BackendError(
+                f"{model.name}: calibrate_method {settings['calibrate_method']} builds a histogram over the "
+                f"calibration set and needs at least 2 samples, found {len(feeds)}; add samples (100 is typical) "
+                "or use calibrate_method: MinMax")
         key_parts["calibration_sha256"] = _feeds_digest(feeds)
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -140,6 +170,7 @@ def prepare_onnx_variant(
             meta = None  # a damaged sidecar: rebuild
         if isinstance(meta, dict):
             meta["cache_hit"] = True
+            _require_int8_compute(meta, model.name, variant.precision)
             return Artifact(target, "onnx", variant.precision, model.sha256, artifact_bytes(target), meta)
 
     try:
@@ -152,13 +183,20 @@ def prepare_onnx_variant(
     tmp = Path(tmp_name)
     started = time.perf_counter()
     try:
-        extra = _build(source, model.name, variant.precision, settings, feeds, tmp)
+        extra = _build(source, model.name, variant.precision, recipe or settings, feeds, tmp)
         _smoke_load(tmp, model.name, variant.precision)
         build_s = time.perf_counter() - started
         out_bytes = artifact_bytes(tmp)
         extra.update({"build_s": round(build_s, 3), "cache_key": key})
+        if recipe is not None:
+            extra["recipe"] = {"tool": "onnxruntime.quantization", **recipe, **extra.pop("recipe_steps", {})}
+            extra["compute_nodes"] = _compute_nodes(tmp, source)
         if feeds is not None:
             extra.update({"calibration_samples": len(feeds), "calibration_sha256": key_parts["calibration_sha256"]})
+            if len(feeds) < MIN_CALIBRATION_SAMPLES and "recipe" in extra:
+                extra["recipe"]["warnings"] = [
+                    f"only {len(feeds)} calibration samples: {settings['calibrate_method']} ranges from so few are "
+                    f"noisy (use {MIN_CALIBRATION_SAMPLES} or more; 100 is typical)"]
         meta = _metadata(settings, source_bytes, out_bytes, versions, cache_hit=False, extra=extra)
         tmp_json = tmp.with_suffix(".json.tmp")
         tmp_json.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
@@ -167,6 +205,8 @@ def prepare_onnx_variant(
     finally:
         tmp.unlink(missing_ok=True)
         tmp.with_suffix(".json.tmp").unlink(missing_ok=True)
+    # Cached either way: the same inputs would build the same float-only graph again.
+    _require_int8_compute(meta, model.name, variant.precision)
     return Artifact(target, "onnx", variant.precision, model.sha256, artifact_bytes(target), meta)
 
 
@@ -177,6 +217,9 @@ def prepare_onnx_variant(
 def normalize_settings(variant: Variant) -> dict[str, Any]:
     """The variant's settings with defaults filled in and names canonicalised; raises
     BackendError for an unknown precision, an unknown key or a bad value."""
+    if variant.precision == "int8-auto":
+        raise BackendError("int8-auto is resolved by the harness (edgebench run) into int8 or int8-mixed with the "
+                           "modules its search keeps in float; an adapter cannot prepare it directly")
     if variant.precision not in DEFAULTS:
         raise BackendError(
             f"unknown precision {variant.precision!r}: expected one of {', '.join(DEFAULTS)}; "
@@ -202,6 +245,12 @@ def normalize_settings(variant: Variant) -> dict[str, Any]:
             "precision int8-mixed needs keep_float: a list of node-name, module or op-type patterns to keep in "
             'float, e.g. keep_float: ["upsampler/*"]; found none'
         )
+    if out.get("symmetric") and (out["activation_type"], out["weight_type"]) not in (("auto", "auto"),
+                                                                                  ("QInt8", "QInt8")):
+        raise BackendError(
+            f"precision {variant.precision}: symmetric quantization is QInt8 activations and weights; found "
+            f"activation_type {out['activation_type']}, weight_type {out['weight_type']}: drop one setting"
+        )
     if out.get("activation_type") == "QInt8" and out.get("weight_type") == "QUInt8":
         raise BackendError(
             f"precision {variant.precision}: activation_type QInt8 with weight_type QUInt8 is not supported by "
@@ -212,6 +261,19 @@ def normalize_settings(variant: Variant) -> dict[str, Any]:
 
 def _check_value(precision: str, key: str, value: Any) -> Any:
     where = f"precision {precision}: setting {key}"
+    if key == "reduce_range":
+        if value != "auto" and not isinstance(value, bool):
+            raise BackendError(f"{where} must be true, false or auto, found {value!r}")
+        return value
+    if key == "op_types":
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+            raise BackendError(f"{where} must be auto, null (all ONNX Runtime quantizes) or a list of op types "
+                               f"such as [MatMul, Gemm]; found {value!r}")
+        return list(value)
     if key in _BOOLS:
         if not isinstance(value, bool):
             raise BackendError(f"{where} must be true or false, found {value!r}")
@@ -371,61 +433,138 @@ def _build(
         onnx.save(m16, str(out))
         return {}
 
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
-    if precision == "int8-dynamic":
+    with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
+        kept: list[str] = []
+        unmatched: list[str] = []
+        m, steps = _ready_for_quantization(source, Path(td), settings)
+        if precision == "int8-mixed":
+            # Matched on the graph as the user knows it (before pre-processing fuses nodes), then mapped
+            # onto the nodes derived from them (a fused node is named '<original>/<fusion>').
+            kept, unmatched = match_keep_float(steps.pop("_named_source"), settings["keep_float"], name,
+                                               settings["require_match"])
+        steps.pop("_named_source", None)
+        excluded = _derived_nodes(m, kept)
+        named = Path(td) / "source.onnx"
+        onnx.save(m, str(named))
+        op_types = settings.get("op_types")
+        if isinstance(op_types, list) and not op_types:
+            raise UnsupportedVariant(f"{name}: the model has none of the op types {precision} quantizes here; "
+                                     "name some with the op_types setting, or use another precision")
         try:
             with _quiet_ort():
-                quantize_dynamic(
-                    str(source),
-                    str(out),
-                    per_channel=settings["per_channel"],
-                    reduce_range=settings["reduce_range"],
-                    weight_type=getattr(QuantType, settings["weight_type"]),
-                )
+                if precision == "int8-dynamic":
+                    quantize_dynamic(str(named), str(out), op_types_to_quantize=op_types,
+                                     per_channel=settings["per_channel"], reduce_range=settings["reduce_range"],
+                                     weight_type=getattr(QuantType, settings["weight_type"]))
+                else:
+                    quantize_static(str(named), str(out), _FeedReader(feeds or []),
+                                    quant_format=getattr(QuantFormat, settings["format"]),
+                                    op_types_to_quantize=op_types,
+                                    per_channel=settings["per_channel"], reduce_range=settings["reduce_range"],
+                                    activation_type=getattr(QuantType, settings["activation_type"]),
+                                    weight_type=getattr(QuantType, settings["weight_type"]),
+                                    nodes_to_exclude=excluded or None,
+                                    calibrate_method=getattr(CalibrationMethod, settings["calibrate_method"]),
+                                    extra_options=_static_extra(settings))
+        except (BackendError, UnsupportedVariant):
+            raise
         except Exception as exc:
-            raise BackendError(f"{name}: dynamic quantization failed ({type(exc).__name__}: {exc})") from exc
-        return {}
-
-    # static int8 / int8-mixed
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
-
-    m = onnx.load(str(source))
-    _name_unnamed_nodes(m)
-    kept: list[str] = []
-    unmatched: list[str] = []
+            kind = "dynamic" if precision == "int8-dynamic" else "static"
+            raise BackendError(f"{name}: {kind} quantization failed ({type(exc).__name__}: {exc}); "
+                               f"steps before it: {steps}") from exc
+    extra: dict[str, Any] = {"recipe_steps": steps}
     if precision == "int8-mixed":
-        kept, unmatched = match_keep_float(m, settings["keep_float"], name, settings["require_match"])
-    method = getattr(CalibrationMethod, settings["calibrate_method"])
+        extra.update({"nodes_kept_float": kept, "keep_float_unmatched": unmatched, "nodes_excluded": excluded})
+    return extra
+
+
+def _static_extra(settings: dict[str, Any]) -> dict[str, Any]:
     # onnxruntime keeps every intermediate tensor of every calibration sample in memory before it
     # reduces them to ranges/histograms (its CalibMaxIntermediateOutputs option drops data rather
     # than folding it); feeding one sample per collect call folds as it goes and bounds memory.
     extra: dict[str, Any] = {"CalibStridedMinMax": 1}
     if settings["calibrate_method"] == "Percentile":
         extra["CalibPercentile"] = settings["percentile"]
-    with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
-        named = Path(td) / "source.onnx"
-        onnx.save(m, str(named))
-        try:
-            with _quiet_ort():
-                quantize_static(
-                    str(named),
-                    str(out),
-                    _FeedReader(feeds or []),
-                    quant_format=getattr(QuantFormat, settings["format"]),
-                    per_channel=settings["per_channel"],
-                    reduce_range=settings["reduce_range"],
-                    activation_type=getattr(QuantType, settings["activation_type"]),
-                    weight_type=getattr(QuantType, settings["weight_type"]),
-                    nodes_to_exclude=kept or None,
-                    calibrate_method=method,
-                    extra_options=extra,
-                )
-        except BackendError:
-            raise
-        except Exception as exc:
-            raise BackendError(f"{name}: static quantization failed ({type(exc).__name__}: {exc})") from exc
-    return {"nodes_kept_float": kept, "keep_float_unmatched": unmatched} if precision == "int8-mixed" else {}
+    if settings.get("symmetric"):
+        # TensorRT-style: zero points 0, biases left in float (TensorRT takes no int32 Q/DQ).
+        extra.update({"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False})
+    return extra
+
+
+def _ready_for_quantization(source: Path, workdir: Path, settings: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The model the quantizer sees: opset >= 13 (per-channel QDQ needs it), then ORT's
+    pre-processing unless ``preprocess: false``; returns it with what was done (and why not)."""
+    import onnx
+
+    from backends._ort_recipe import convert_opset, preprocess
+
+    m = onnx.load(str(source))
+    _name_unnamed_nodes(m)  # before anything else, so names are stable across the steps
+    steps: dict[str, Any] = {"_named_source": m}
+    try:
+        m, old = convert_opset(m)
+    except Exception as exc:  # the converter lacks adapters for some ops; quantize as is
+        old, steps["opset_conversion_failed"] = None, f"{type(exc).__name__}: {str(exc)[:200]}"
+    if old is not None:
+        steps["opset_converted_from"] = old
+    if not settings.get("preprocess", True):
+        steps["preprocess"] = {"done": False, "fallback_reason": "preprocess: false in the settings"}
+        return m, steps
+    staged = workdir / "staged.onnx"
+    onnx.save(m, str(staged))
+    processed = workdir / "preprocessed.onnx"
+    steps["preprocess"] = preprocess(staged, processed)
+    if steps["preprocess"]["done"]:
+        m = onnx.load(str(processed))
+        _name_unnamed_nodes(m)
+    return m, steps
+
+
+def _derived_nodes(model: Any, names: list[str]) -> list[str]:
+    """Nodes of ``model`` named as one of ``names`` or derived from one ('<name>/<fusion>')."""
+    if not names:
+        return []
+    wanted = set(names)
+    out = []
+    for node in model.graph.node:
+        parts = node.name.split("/")
+        if any("/".join(parts[:i]) in wanted for i in range(1, len(parts) + 1)):
+            out.append(node.name)
+    return out
+
+
+def _op_types(source: Path) -> set[str]:
+    import onnx
+
+    from backends._ort_recipe import _all_nodes
+
+    return {n.op_type for n in _all_nodes(onnx.load(str(source), load_external_data=False).graph)}
+
+
+def _compute_nodes(artifact: Path, source: Path) -> dict[str, Any]:
+    """Compute nodes that run quantized in ``artifact``, and the float source's count for scale."""
+    import onnx
+
+    from backends._ort_recipe import _all_nodes, count_compute, graph_compute
+
+    counts = count_compute(artifact)
+    counts["source_total"] = graph_compute(_all_nodes(onnx.load(str(source), load_external_data=False).graph))["total"]
+    return counts
+
+
+def _require_int8_compute(meta: dict[str, Any], name: str, precision: str) -> None:
+    """An int8 label must mean int8 compute: a graph with no quantized compute node is not an int8 result."""
+    counts = meta.get("compute_nodes")
+    if not precision.startswith("int8") or not isinstance(counts, dict) or counts.get("quantized"):
+        return
+    raise UnsupportedVariant(
+        f"{name}: the {precision} artifact runs 0 of {counts.get('total')} compute nodes quantized "
+        f"({counts.get('by_op')}): it would measure fp32, not int8. Check the recipe "
+        f"({(meta.get('recipe') or {}).get('op_types')}) or pre-processing "
+        f"({((meta.get('recipe') or {}).get('preprocess') or {}).get('fallback_reason') or 'done'})"
+    )
 
 
 def match_keep_float(

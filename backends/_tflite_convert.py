@@ -345,8 +345,8 @@ def convert(model: ModelSource, variant: Variant, calibration: Iterable[Feeds] |
     if final.exists() and meta_path.exists():
         import json
 
-        return Artifact(final, "tflite", variant.precision, model.sha256, artifact_bytes(final),
-                        json.loads(meta_path.read_text()))
+        return _with_recipe(Artifact(final, "tflite", variant.precision, model.sha256, artifact_bytes(final),
+                                     json.loads(meta_path.read_text())), settings, calibration)
 
     inputs = _onnx_inputs(model.path, dict(model.input_shapes))
     output_names = _onnx_outputs(model.path)
@@ -420,7 +420,56 @@ def convert(model: ModelSource, variant: Variant, calibration: Iterable[Feeds] |
             _store(work / "tf" / file_name, other_layout, other, other_meta)
         layout = io_layout(made, src, inputs, output_names)
         _store(made, layout, final, meta_path)
-    return Artifact(final, "tflite", variant.precision, model.sha256, artifact_bytes(final), layout)
+    return _with_recipe(Artifact(final, "tflite", variant.precision, model.sha256, artifact_bytes(final), layout),
+                        settings, None if synthetic else calibration)
+
+
+#: TFLite builtin ops that do a model's arithmetic; quantized when their weights (or operands) are int8
+TFLITE_COMPUTE = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL", "CONV_3D")
+
+
+def compute_nodes(path: Path) -> dict[str, Any]:
+    """Compute ops of a .tflite file and how many take int8 operands (full-integer kernels, or the hybrid
+    kernels of a dynamic-range file: int8 weights, activations quantized on the fly)."""
+    from collections import Counter
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    by_op: Counter[str] = Counter()
+    quantized = 0
+    for op in interp._get_ops_details():  # the only interpreter call that lists ops and operand types
+        if op["op_name"] not in TFLITE_COMPUTE:
+            continue
+        int8 = any(np.dtype(t).kind in "iu" and np.dtype(t).itemsize == 1 for t in op["operand_types"][:2])
+        quantized += int8
+        by_op[f"{op['op_name']}:{'int8' if int8 else 'float'}"] += 1
+    return {"quantized": quantized, "total": sum(by_op.values()), "by_op": dict(sorted(by_op.items())),
+            "counted_in": "TFLite flatbuffer operators (operand types)"}
+
+
+def _with_recipe(artifact: Artifact, settings: Mapping[str, Any], calibration: Any) -> Artifact:
+    """The artifact with the converter recipe and its quantized compute count; an int8 file that
+    computes nothing in int8 is a skipped run."""
+    if not artifact.precision.startswith("int8"):
+        return artifact
+    recipe = {
+        "tool": "onnx2tf + TFLiteConverter",
+        "mode": "full-integer (representative dataset)" if artifact.precision == "int8" else "dynamic-range",
+        "quant_type": "per-channel" if settings.get("per_channel", True) else "per-tensor",
+        "io": str(settings.get("io", "int8")) if artifact.precision == "int8" else "float32",
+        "representative_samples": min(len(calibration), MAX_CALIBRATION_SAMPLES)
+        if isinstance(calibration, list) else None,
+    }
+    try:
+        counts = compute_nodes(artifact.path)
+    except Exception as exc:  # an interpreter without _get_ops_details: say so, do not guess
+        counts = {"quantized": None, "total": None, "reason": f"could not list operators ({exc})"}
+    if counts.get("quantized") == 0:
+        raise UnsupportedVariant(f"the {artifact.precision} .tflite file runs 0 of {counts['total']} compute ops "
+                                 f"in int8 ({counts['by_op']}): it would measure float, not int8")
+    return Artifact(artifact.path, artifact.format, artifact.precision, artifact.source_sha256, artifact.bytes,
+                    {**artifact.metadata, "recipe": recipe, "compute_nodes": counts})
 
 
 def _store(made: Path, layout: dict[str, Any], final: Path, meta_path: Path) -> None:

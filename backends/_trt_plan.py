@@ -158,9 +158,9 @@ class Profile:
 class TrtSettings:
     """The variant settings this adapter reads. ``None`` means "TensorRT's default"."""
 
-    # implicit by default: ONNX Runtime's QDQ models have asymmetric activations (non-zero zero
-    # points) unless quantized symmetrically, and TensorRT accepts only symmetric int8 Q/DQ.
-    int8_mode: str = "implicit"
+    # explicit by default (TensorRT's recommended path; implicit calibration is deprecated since 10.1):
+    # the adapter asks the ONNX Runtime quantizer for symmetric QDQ (zero points 0), which TensorRT takes.
+    int8_mode: str = "explicit"
     workspace_bytes: int | None = None
     dla_core: int | None = None
     gpu_fallback: bool | None = None  # None: on when a DLA core is used (layers DLA lacks run on the GPU)
@@ -177,7 +177,7 @@ class TrtSettings:
 def parse_settings(settings: Mapping[str, Any] | None) -> TrtSettings:
     """Validate the TensorRT keys of a variant's settings; keys for other adapters are left alone."""
     s = dict(settings or {})
-    mode = s.get("int8_mode", "implicit")
+    mode = s.get("int8_mode", "explicit")
     if mode not in INT8_MODES:
         raise BackendError(f"int8_mode must be one of {', '.join(INT8_MODES)}, found {mode!r}")
     workspace = s.get("workspace_bytes")

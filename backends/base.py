@@ -22,7 +22,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8", "int8-dynamic", "int8-mixed")
+# int8-auto is run by the harness as int8 or int8-mixed (the modules kept in float found by a search)
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8", "int8-dynamic", "int8-mixed", "int8-auto")
 
 # Runtime spellings of element types -> the precision names above. Types that are not compute
 # precisions (int32 indices, int64 shapes, bool masks) map to nothing and are not counted.
@@ -394,6 +395,9 @@ class Backend(ABC):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
+        # The CPU's feature flags (/proc/cpuinfo names, e.g. avx512_vnni), passed in by the harness so
+        # an adapter can pick the quantization recipe the CPU favours without reading the machine.
+        self.cpu_isa: tuple[str, ...] = tuple(self.options.pop("cpu_isa", None) or ())
 
     @classmethod
     @abstractmethod

@@ -122,7 +122,7 @@ class OnnxRuntimeBackend(Backend):
                             {"prebuilt": bool(variant.settings.get("prebuilt"))})
         from backends._onnx_variants import prepare_onnx_variant
 
-        return prepare_onnx_variant(model, variant, calibration, cache_dir)
+        return prepare_onnx_variant(model, variant, calibration, cache_dir, isa=self.cpu_isa)
 
     # -- load / infer ---------------------------------------------------------------------------
     def _session_options(self):

@@ -21,14 +21,20 @@ Every precision pins INFERENCE_PRECISION_HINT (fp32 and the int8 labels: f32, fp
 left unset, OpenVINO's CPU plugin picks bf16 on a CPU with AVX512_BF16/AMX, so an "fp32" run would
 compute in bf16 (and some graphs fail to compile on that path). The float layers of an int8 model are
 kept in f32 for the same reason.
-  int8          ``method: qdq`` (default): the ONNX Runtime static QDQ model run as is (OpenVINO
-                turns Q/DQ pairs into FakeQuantize and runs int8 kernels).
-                ``method: nncf``: NNCF post-training quantization (``nncf.quantize``) of the fp32
-                model with the same calibration feeds; ``subset_size`` (default: all samples).
+  int8          ``method: nncf`` (default when nncf is installed): NNCF post-training
+                quantization (``nncf.quantize``) of the fp32 model with the same calibration feeds,
+                OpenVINO's own recipe (backends/_ov_recipe.py): ``preset`` auto|performance|mixed,
+                ``model_type`` auto|transformer|none (auto: transformer when the graph has
+                attention), ``fast_bias_correction`` (true), ``subset_size`` (default: all
+                samples); settings meant for other backends are listed as ``ignored_settings``.
+                ``method: qdq``: the ONNX Runtime static QDQ model run as is (OpenVINO turns Q/DQ
+                pairs into FakeQuantize and runs int8 kernels).
+                Either way ``metadata.compute_nodes`` counts the compute layers the CPU plugin
+                runs in int8; an int8 artifact with none is a skipped run.
   int8-dynamic  the ONNX Runtime dynamic-quantized model (DynamicQuantizeLinear/MatMulInteger)
                 converted to IR; skipped with the reason if OpenVINO cannot read it.
-  int8-mixed    ``method: qdq`` (default): the ONNX Runtime mixed model; ``method: nncf``:
-                NNCF with ``keep_float`` patterns as an ignored scope.
+  int8-mixed    ``method: nncf`` (default): NNCF with ``keep_float`` patterns as an ignored
+                scope; ``method: qdq``: the ONNX Runtime mixed model.
 An .xml or .tflite source runs as given (``prebuilt`` or fp32); fp16 via the hint applies to them
 too. int8/uint8 tensors of a .tflite file are quantized/dequantized with the file's scale/zero
 point (read with the LiteRT interpreter), and named as the LiteRT adapter names them (less the
@@ -54,7 +60,6 @@ caller times the call and divides. ``infer_many(feeds, n, collect=True)`` return
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -99,6 +104,17 @@ LABEL_HINT = {"fp32": "f32", "fp16": "f16", "bf16": "bf16", "int8": "f32", "int8
 _NOT_COMPUTE = {"Input", "Output", "Parameter", "Result", "Const", "Constant", "Reorder", "Reshape", "Squeeze",
                 "Unsqueeze", "ShapeOf", "Convert", "Transpose", "Concatenation", "Gather", "Split", "StridedSlice",
                 "Broadcast"}
+
+
+def _default_method(precision: str, source_format: str) -> str:
+    """OpenVINO's own recipe where it has one: NNCF for static int8 of a model it can read."""
+    if precision == "fp16":
+        return "hint"
+    if precision in ("int8", "int8-mixed") and source_format in ("onnx", "openvino"):
+        import importlib.util
+
+        return "nncf" if importlib.util.find_spec("nncf") is not None else "qdq"
+    return "qdq"
 
 
 def _ov_dtype(element_type: Any) -> str:
@@ -160,6 +176,19 @@ def _type_name(value: Any) -> Any:
     if hasattr(value, "to_string"):
         return value.to_string()
     return value
+
+
+def _samples_digest(samples: list[dict[str, Any]]) -> str:
+    """Content hash of calibration feeds: a different calibration set is a different artifact."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for sample in samples:
+        for k in sorted(sample):
+            a = np.ascontiguousarray(sample[k])
+            h.update(f"{k}|{a.dtype.str}|{a.shape}|".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()[:16]
 
 
 class _Port:
@@ -245,7 +274,7 @@ class OpenVINOBackend(Backend):
             raise UnsupportedVariant(f"OpenVINO reads ONNX, OpenVINO IR and .tflite; {model.path.name} is "
                                      f"{model.format}: use the matching backend")
         settings = dict(variant.settings)
-        method = str(settings.get("method") or ("hint" if variant.precision == "fp16" else "qdq"))
+        method = str(settings.get("method") or _default_method(variant.precision, model.format))
         meta: dict[str, Any] = {"source_format": model.format, "method": method,
                                 "inference_precision": LABEL_HINT.get(variant.precision, "f32")}
         float_ir = variant.precision in ("fp32", "bf16") or (variant.precision == "fp16" and method == "hint")
@@ -276,9 +305,11 @@ class OpenVINOBackend(Backend):
         except ImportError as exc:
             raise UnsupportedVariant(f"the ONNX precision variants module is missing ({exc})") from exc
         ort_variant = Variant(variant.precision, {k: v for k, v in settings.items() if k not in _OWN_SETTINGS})
-        onnx_artifact = prepare_onnx_variant(model, ort_variant, calibration, Path(cache_dir) / "onnx")
+        onnx_artifact = prepare_onnx_variant(model, ort_variant, calibration, Path(cache_dir) / "onnx",
+                                             isa=self.cpu_isa)
         return self._to_ir(Path(onnx_artifact.path), model, variant, cache_dir,
-                           {**meta, "onnx_variant": str(onnx_artifact.path)})
+                           {**meta, "onnx_variant": str(onnx_artifact.path),
+                            "recipe": onnx_artifact.metadata.get("recipe")})
 
     def _as_given(self, model: ModelSource, variant: Variant, meta: dict[str, Any]) -> Artifact:
         return Artifact(model.path, model.format, variant.precision, model.sha256, artifact_bytes(model.path),
@@ -307,46 +338,102 @@ class OpenVINOBackend(Backend):
             ov.save_model(ov_model, str(tmp), compress_to_fp16=False)
             tmp.with_suffix(".bin").replace(xml.with_suffix(".bin"))
             tmp.replace(xml)
-        return Artifact(xml, "openvino", variant.precision, model.sha256, artifact_bytes(xml),
-                        {**meta, "format": "ir", "io_names": _onnx_io_names(model.path)})
+        artifact = Artifact(xml, "openvino", variant.precision, model.sha256, artifact_bytes(xml),
+                            {**meta, "format": "ir", "io_names": _onnx_io_names(model.path)})
+        if variant.precision.startswith("int8"):
+            from backends._ov_recipe import model_compute_names
+
+            artifact = self._with_compute_count(artifact, model_compute_names(ov.Core().read_model(str(xml))))
+        return artifact
 
     def _nncf(self, model: ModelSource, variant: Variant, calibration: Iterable[Feeds] | None, cache_dir: Path,
               meta: dict[str, Any]) -> Artifact:
         import openvino as ov
 
+        from backends import _ov_recipe
+
         try:
             import nncf
         except ImportError as exc:
             raise UnsupportedVariant(f"int8 method nncf needs nncf ({exc}); pip install nncf") from exc
-        xml = self._cache_path(model, variant, cache_dir)
+        if calibration is None:
+            raise BackendError("int8 method nncf needs calibration data; none was given: set data.calibration "
+                               "in the suite or pass --calib DIR")
+        samples = [dict(f) for f in calibration]
+        if not samples:
+            raise BackendError("the calibration set is empty: NNCF needs at least one sample (300 is its default)")
+        fp32 = ov.Core().read_model(str(model.path))
+        try:
+            chosen = _ov_recipe.recipe(variant.settings, {op.get_type_name() for op in fp32.get_ops()})
+        except ValueError as exc:
+            raise BackendError(f"openvino {variant.precision} (method nncf): {exc}") from exc
+        xml = self._cache_path(model, Variant(variant.precision, {**variant.settings,
+                                                                 "_calibration": _samples_digest(samples)}), cache_dir)
         if not xml.exists():
-            if calibration is None:
-                raise BackendError("int8 method nncf needs calibration data; none was given: set data.calibration "
-                                   "in the suite or pass --calib DIR")
-            samples = [dict(f) for f in calibration]
-            if not samples:
-                raise BackendError("the calibration iterable was empty: NNCF needs at least one sample")
-            fp32 = ov.Core().read_model(str(model.path))
             names = [p.get_any_name() for p in fp32.inputs]
             missing = [n for n in names if n not in samples[0]]
             if missing:
                 raise BackendError(f"calibration feeds lack inputs {missing}: found {sorted(samples[0])}")
-            kwargs: dict[str, Any] = {"subset_size": int(variant.settings.get("subset_size") or len(samples))}
-            keep_float = variant.settings.get("keep_float")
-            if keep_float:
-                # NNCF matches node names with regular expressions; turn the suite's globs into them.
-                patterns = [re.escape(p).replace(r"\*", ".*").replace(r"\?", ".") for p in keep_float]
-                kwargs["ignored_scope"] = nncf.IgnoredScope(patterns=patterns, validate=False)
-            dataset = nncf.Dataset(samples, lambda f: {n: np.asarray(f[n], np.float32) for n in names})
+            dtypes = {p.get_any_name(): _ov_dtype(p.get_element_type()) for p in fp32.inputs}
+            dataset = nncf.Dataset(samples, lambda f: {n: np.asarray(f[n]).astype(
+                dtypes[n] if dtypes[n] in np.sctypeDict else np.float32, copy=False) for n in names})
             try:
-                quantized = nncf.quantize(fp32, dataset, **kwargs)
+                quantized = nncf.quantize(fp32, dataset, **_ov_recipe.quantize_kwargs(chosen, len(samples)))
             except Exception as exc:
-                raise BackendError(f"nncf.quantize failed on {model.path.name}: {str(exc)[:600]}") from exc
+                raise BackendError(f"nncf.quantize failed on {model.path.name} with {chosen}: "
+                                   f"{str(exc)[:600]}") from exc
             xml.parent.mkdir(parents=True, exist_ok=True)
             ov.save_model(quantized, str(xml), compress_to_fp16=False)
+        chosen["calibration_samples"] = len(samples)
+        if len(samples) < 16:
+            chosen["warnings"] = [f"only {len(samples)} calibration samples: NNCF's statistics are noisy below a "
+                                  "few dozen (its default subset is 300)"]
         io_names = _onnx_io_names(model.path) if model.format == "onnx" else []
-        return Artifact(xml, "openvino", variant.precision, model.sha256, artifact_bytes(xml),
-                        {**meta, "format": "ir", "method": "nncf", "io_names": io_names})
+        return self._with_compute_count(
+            Artifact(xml, "openvino", variant.precision, model.sha256, artifact_bytes(xml),
+                     {**meta, "format": "ir", "method": "nncf", "io_names": io_names, "recipe": chosen}),
+            _ov_recipe.model_compute_names(fp32))
+
+    def _with_compute_count(self, artifact: Artifact, source_names: list[str]) -> Artifact:
+        """Compile once on the CPU and count the compute layers that run int8 (cached beside the IR); an
+        int8 artifact with none is a skipped run: its figures would be fp32's."""
+        import json
+
+        import openvino as ov
+
+        from backends import _ov_recipe
+
+        if not artifact.precision.startswith("int8"):
+            return artifact
+        sidecar = artifact.path.with_suffix(".compute.json")
+        counts = None
+        if sidecar.is_file():
+            try:
+                counts = json.loads(sidecar.read_text())
+            except (OSError, ValueError):
+                counts = None
+        if not isinstance(counts, dict):
+            core = ov.Core()
+            if "CPU" not in core.available_devices:
+                return artifact
+            try:
+                # f32 for the float remainder: only which layers run int8 is read here.
+                compiled = core.compile_model(str(artifact.path), "CPU",
+                                              {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32"})
+            except Exception as exc:  # the run's own load reports the compile error in full
+                return Artifact(artifact.path, artifact.format, artifact.precision, artifact.source_sha256,
+                                artifact.bytes, {**artifact.metadata, "compute_nodes": {
+                                    "quantized": None, "total": None,
+                                    "reason": f"could not compile to count: {str(exc).strip()[:200]}"}})
+            counts = _ov_recipe.compute_nodes(compiled, source_names)
+            sidecar.write_text(json.dumps(counts))
+        if not counts.get("quantized"):
+            raise UnsupportedVariant(
+                f"the {artifact.precision} OpenVINO artifact {artifact.path.name} runs 0 of {counts.get('total')} "
+                f"compute layers in int8 ({counts.get('by_op')}): it would measure float, not int8. Try another "
+                "method (nncf/qdq) or recipe")
+        return Artifact(artifact.path, artifact.format, artifact.precision, artifact.source_sha256, artifact.bytes,
+                        {**artifact.metadata, "compute_nodes": counts})
 
     # -- load -----------------------------------------------------------------------------------
     def _config(self, artifact: Artifact) -> dict[str, Any]:

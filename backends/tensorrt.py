@@ -19,9 +19,9 @@ compute-only time of the last ``infer()``, measured between CUDA events recorded
 enqueue on the same stream. The runner should read it right after each ``infer()``.
 
 Variant settings read here (others pass through to the QDQ quantizer):
-  int8_mode        implicit (default: IInt8EntropyCalibrator2 + calibration cache) | explicit (the
-                   QDQ model; it must be symmetric int8, i.e. all zero points 0). int8-mixed is
-                   always explicit.
+  int8_mode        explicit (default: the ONNX Runtime QDQ model made with ``symmetric: true``, S8S8
+                   with zero points 0, as TensorRT requires) | implicit (IInt8EntropyCalibrator2 +
+                   calibration cache; deprecated by TensorRT 10.1). int8-mixed is always explicit.
   workspace_bytes  workspace memory-pool limit
   dla_core         DLA core index (Jetson Xavier / Orin), with gpu_fallback (default true there)
   profiles         {input: {min: [...], opt: [...], max: [...]}} for dynamic dims
@@ -482,8 +482,18 @@ class TensorRTBackend(Backend):
                         raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return Artifact(final, "tensorrt-plan", variant.precision, model.sha256, artifact_bytes(network_onnx),
-                        {"plan_sha256": plan_sha, "network_onnx": str(network_onnx), "int8_mode": plan["int8_mode"]})
+        meta: dict[str, Any] = {"plan_sha256": plan_sha, "network_onnx": str(network_onnx),
+                                "int8_mode": plan["int8_mode"]}
+        if plan["network_source"] == "qdq":
+            from backends._ort_recipe import qdq_graph_compute
+
+            meta["recipe"] = {**(getattr(self, "_qdq_recipe", None) or {}),
+                              "consumer": "TensorRT explicit quantization (Q/DQ fused into int8 layers)"}
+            meta["compute_nodes"] = qdq_graph_compute(Path(network_onnx))
+        elif plan["int8_calibrator"]:
+            meta["recipe"] = {"tool": "TensorRT implicit calibration", "calibrator": "IInt8EntropyCalibrator2",
+                              "calibration_samples": calib_count}
+        return Artifact(final, "tensorrt-plan", variant.precision, model.sha256, artifact_bytes(network_onnx), meta)
 
     def _qdq_model(self, model: ModelSource, variant: Variant, calibration: Iterable[Feeds] | None,
                    cache_dir: Path) -> tuple[Path, str]:
@@ -497,7 +507,9 @@ class TensorRTBackend(Backend):
 
         # The quantizer sees only its own settings: the TensorRT keys mean nothing to it.
         own = {k: v for k, v in variant.settings.items() if k not in SETTING_KEYS}
+        own.setdefault("symmetric", True)  # TensorRT builds only symmetric int8 Q/DQ
         qdq = prepare_onnx_variant(model, Variant(variant.precision, own), calibration, cache_dir)
+        self._qdq_recipe = qdq.metadata.get("recipe")
         problems = qdq_problems(onnx.load(str(qdq.path), load_external_data=False))
         if problems:
             raise BackendError(f"the quantized model {qdq.path.name} cannot be built by TensorRT: "

@@ -98,6 +98,7 @@ class PhaseResult:
     ru_maxrss_bytes: int | None = None
     quality: dict[str, Any] | None = None
     passes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    int8_auto: dict[str, Any] | None = None  # int8-auto's search: plan, sensitivity, pass times
     backend_version: str | None = None
     run_info: dict[str, Any] = field(default_factory=dict)
     executed_precision: dict[str, Any] | None = None  # what the runtime computed in, read back after the runs
@@ -139,12 +140,19 @@ class Phases:
     def prepare(self) -> None:
         self._enter("prepare")
         variant = self.plan.variant()
+        auto = variant.precision == "int8-auto" and not variant.settings.get("prebuilt")
         calibration = None
-        if self.backend.needs_calibration(variant):
+        if auto or self.backend.needs_calibration(variant):
             from harness.inputs import calibration_for
 
             calibration = calibration_for(self.plan, self.source)
         t0 = time.perf_counter_ns()
+        if auto:  # the search picks the modules kept in float; the plan then runs as int8 / int8-mixed
+            from harness.quant.auto import resolve_for_plan
+
+            variant, self.result.int8_auto = resolve_for_plan(
+                self.plan, self.source, self.plan.reference, lambda: type(self.backend)(self.plan.backend_options()),
+                self.plan.backend_options(), calibration or [], self.cache_dir)
         self.artifact = self.backend.prepare(self.source, variant, calibration, self.cache_dir / "artifacts")
         self.result.prepare_s = (time.perf_counter_ns() - t0) / 1e9
         self.result.artifact = self.artifact.to_dict()

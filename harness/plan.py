@@ -67,6 +67,8 @@ class RunPlan:
         options = dict(self.backend.options)
         if self.runner.threads is not None:
             options.setdefault("threads", self.runner.threads)
+        if self.precision.name.startswith("int8"):
+            options.setdefault("cpu_isa", _cpu_isa())  # decides the quantization recipe's "auto" settings
         return options
 
 
@@ -74,6 +76,13 @@ def with_defaults(spec: BackendSpec, defaults: dict[str, dict[str, Any]] | None)
     """The device profile's options for this backend under the suite's own."""
     given = (defaults or {}).get(spec.name)
     return BackendSpec(spec.name, {**given, **spec.options}) if given else spec
+
+
+@lru_cache(maxsize=1)
+def _cpu_isa() -> tuple[str, ...]:
+    from devices.environment import cpu_info
+
+    return tuple(cpu_info().get("isa_features") or ())
 
 
 def model_source(spec: ModelSpec, precision: str, zoo_dir: Path) -> ModelSource:

@@ -93,6 +93,7 @@ def record_from(plan: RunPlan, result: PhaseResult, record: RunRecord,
     record.warmup_iterations = result.warmup_iterations
     record.artifact = dict(result.artifact)
     record.artifact_bytes = result.deployed_bytes if result.deployed_bytes is not None else record.artifact.get("bytes")
+    quant_facts(record, result.int8_auto)
     record.backend["version"] = result.backend_version
     record.backend["info"] = dict(result.run_info)
     record.executed_precision = result.executed_precision
@@ -112,6 +113,24 @@ def record_from(plan: RunPlan, result: PhaseResult, record: RunRecord,
     record.quality = sanitize(record.quality)  # NaN is not a figure: the store keeps None.
     apply_gates(record, plan)
     return record
+
+
+def quant_facts(record: RunRecord, int8_auto: dict[str, Any] | None) -> None:
+    """The quantization recipe and int8 compute count in the record's variant, their warnings, and
+    int8-auto's search (plan, sensitivity, pass times) in ``extra.int8_auto``."""
+    meta = record.artifact.get("metadata") or {}
+    recipe = meta.get("recipe")
+    if isinstance(recipe, dict):
+        record.variant["recipe"] = recipe
+        record.warnings += list(recipe.get("warnings") or [])
+    if isinstance(meta.get("compute_nodes"), dict):
+        record.variant["compute_nodes"] = meta["compute_nodes"]
+    if int8_auto:
+        record.extra["int8_auto"] = int8_auto
+        record.variant["keep_float"] = (int8_auto.get("keep_float") if int8_auto.get("met")
+                                        else (int8_auto.get("best") or {}).get("keep_float"))
+        if int8_auto.get("note"):
+            record.warnings.append(f"int8-auto: {int8_auto['note']}")
 
 
 def _fill_latency(record: RunRecord, plan: RunPlan, result: PhaseResult) -> None:

@@ -55,7 +55,8 @@ def precheck(plan: RunPlan) -> str | None:
     if plan.model.variants and plan.precision.name not in plan.model.variants:
         return (f"model {plan.model.name} declares variants {sorted(plan.model.variants)} and no "
                 f"{plan.precision.name} file")
-    if plan.precision.name not in cls.precisions and not plan.model.variants:
+    wanted = "int8-mixed" if plan.precision.name == "int8-auto" else plan.precision.name  # auto runs as mixed
+    if wanted not in cls.precisions and not plan.model.variants:
         return f"{plan.backend.name} cannot produce {plan.precision.name} (it offers {', '.join(cls.precisions)})"
     return None
 

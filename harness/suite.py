@@ -15,7 +15,7 @@ from harness.errors import UsageError
 from harness.input_values import InputValue
 from harness.profiling import ProfileSettings
 
-OUTPUT_KINDS = ("tensor", "image", "video", "audio")
+OUTPUT_KINDS = ("tensor", "image", "video", "audio", "logits", "class_map")
 #: Bounds a shape must respect before anything is allocated from it (resource guards come later,
 #: with the machine's memory; these only stop nonsense such as a 10**12 dimension early).
 MAX_RANK = 8
@@ -101,6 +101,8 @@ class Suite:
     pipelines: list[Any] = field(default_factory=list)  # harness.pipeline_spec.PipelineSpec
     # Per-operator profile pass after the timed rounds (`profile:` in the suite, `--profile` on run).
     profile: ProfileSettings = field(default_factory=ProfileSettings)
+    # recipe search settings for `edgebench tune SUITE` (see harness/quant/tune.py); `run` ignores them
+    tune: dict[str, Any] = field(default_factory=dict)
 
 
 class _Checker:
@@ -355,7 +357,7 @@ def _precisions(raw_list: Any, chk: _Checker) -> list[PrecisionSpec]:
             if k not in known_settings:
                 raise chk.fail(f"precisions[{i}].{k}", "a precision setting some backend reads "
                                f"({', '.join(sorted(known_settings))})", k, _suggest(k, known_settings))
-            if not _plain_value(v):
+            if not _plain_value(v) and not (k == "modules" and _module_mapping(v)):
                 raise chk.fail(f"precisions[{i}].{k}", "a number, text, true/false or a list of them", v)
         specs.append(PrecisionSpec(pname, settings))
     return specs
@@ -367,9 +369,18 @@ def _plain_value(v: Any) -> bool:
     return v is None or isinstance(v, (str, int, float, bool))
 
 
+def _module_mapping(v: Any) -> bool:
+    """int8-auto's ``modules: {name: [glob, ...]}``."""
+    return isinstance(v, dict) and all(isinstance(k, str) and (isinstance(g, str) or (
+        isinstance(g, list) and all(isinstance(x, str) for x in g))) for k, g in v.items())
+
+
 def precision_setting_names() -> set[str]:
-    """Every precision setting some adapter reads; each adapter checks the values of its own."""
-    names = set(_TFLITE_SETTINGS) | set(_OPENVINO_SETTINGS)
+    """Every precision setting some adapter (or int8-auto's search) reads; each checks the values of its own."""
+    from backends._ov_recipe import NNCF_SETTINGS
+    from harness.quant.auto import AUTO_KEYS
+
+    names = set(_TFLITE_SETTINGS) | set(_OPENVINO_SETTINGS) | set(NNCF_SETTINGS) | set(AUTO_KEYS)
     from backends._onnx_variants import DEFAULTS
     from backends._trt_plan import SETTING_KEYS
 
@@ -424,7 +435,7 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
     chk = _Checker(source)
     data = chk.mapping(data, "")
     chk.keys(data, "", {"name", "description", "runner", "data", "models", "backends", "precisions", "gates",
-                        "pipelines", "profile"})
+                        "pipelines", "profile", "tune"})
     base = base or Path.cwd()
     name = chk.text(data["name"], "name", "a suite name (text)") if data.get("name") is not None else Path(source).stem
     description = data.get("description")
@@ -452,9 +463,34 @@ def parse_suite(data: Any, source: str = "<suite>", base: Path | None = None) ->
         path=source,
         pipelines=pipelines,
         profile=ProfileSettings.parse(data.get("profile"), f"{source}: at 'profile'"),
+        tune=_tune_settings(data.get("tune"), source),
     )
     check_gates_scorable(suite)
+    _check_auto_floors(suite.precisions, suite.gates, source)
     return suite
+
+
+def _check_auto_floors(precisions: list[PrecisionSpec], gates: dict[str, Any], source: str) -> None:
+    """A bad int8-auto floor fails when the suite is read, not inside the first run's search."""
+    for i, spec in enumerate(precisions):
+        if spec.name == "int8-auto":
+            from harness.quant.auto import parse_floor
+
+            try:
+                parse_floor(spec.settings.get("floor"), {str(k): str(v) for k, v in gates.items()})
+            except UsageError as exc:
+                raise UsageError(f"{source}: at 'precisions[{i}].floor': {exc}") from None
+
+
+def _tune_settings(raw: Any, source: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UsageError(f"{source}: at 'tune': expected a mapping (budget_s, floor, recipes, backends), "
+                         f"found {raw!r}")
+    from harness.quant.tune import tune_settings
+
+    return tune_settings(raw, source)
 
 
 def load_suite(path: str | Path) -> Suite:

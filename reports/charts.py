@@ -292,6 +292,57 @@ def per_module_error(records: Sequence[RunRecord], salt: str) -> Chart:
         return Chart(key, title, _svg(fig, salt + "-modules"))
 
 
+def sensitivity_chart(records: Sequence[RunRecord], salt: str) -> Chart | None:
+    """int8-auto's sensitivity: fidelity won back by keeping each module in float (None without int8-auto)."""
+    have = [r for r in records if r.status == "ok" and isinstance((r.extra or {}).get("int8_auto"), dict)]
+    if not have:
+        return None
+    key, title = "sensitivity", "int8-auto: fidelity won back by keeping one module in float"
+    colors = _colors(have)
+    with plt.rc_context(_STYLE):
+        rows = [(r, row) for r in have for row in r.extra["int8_auto"].get("sensitivity") or []]
+        fig, ax = plt.subplots(figsize=(7.2, _height(len(rows))))
+        y = np.arange(len(rows))
+        gains = [fmt.num(row.get("gain_if_float")) for _, row in rows]
+        ax.barh(y, [g if g is not None else 0 for g in gains], height=0.6, alpha=0.85,
+                color=[colors[r.backend.get("name", "?")] for r, _ in rows])
+        for yi, g in zip(y, gains):
+            ax.annotate("n/a" if g is None else f"{g:+.3g}", (g or 0, yi), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=8)
+        ax.set_yticks(y, [f"{r.backend.get('name', '?')} · {row['module']}" for r, row in rows])
+        ax.invert_yaxis()
+        metric = str(have[0].extra["int8_auto"].get("floor", "fidelity")).split(" ")[0]
+        ax.set_xlabel(f"gain in {metric} over all-int8 when kept in float (higher = more sensitive)")
+        ax.set_title(title, loc="left")
+        return Chart(key, title, _svg(fig, salt + "-sensitivity"))
+
+
+def tune_front(section: Any, salt: str) -> Chart:
+    """The recipe search: latency vs fidelity of every tried recipe, the Pareto front, the pick."""
+    key, title = "tune", "Recipe search: fidelity vs latency (front marked, pick circled)"
+    rows = [t for t in section.tune if t.p50_ms is not None and t.figure is not None]
+    if not rows:
+        return Chart(key, title, na="no tried recipe finished with a latency and a fidelity figure")
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, 3.4))
+        for t in rows:
+            ax.scatter([t.p50_ms], [t.figure], s=40, zorder=3, color="#D55E00" if t.on_front else "#999",
+                       marker="s" if t.baseline else "o")
+            ax.annotate(t.config.split(" · ", 1)[-1], (t.p50_ms, t.figure), textcoords="offset points",
+                        xytext=(5, 3), fontsize=7)
+            if t.fastest_meeting_floor:
+                ax.scatter([t.p50_ms], [t.figure], s=160, facecolor="none", edgecolor="#0072B2", lw=1.6, zorder=4,
+                           label="fastest meeting the floor")
+        front = sorted((t for t in rows if t.on_front), key=lambda t: t.p50_ms)
+        ax.plot([t.p50_ms for t in front], [t.figure for t in front], color="#D55E00", lw=1.2, zorder=2,
+                label="Pareto front")
+        ax.set_xlabel("p50 latency (ms), lower is better")
+        ax.set_ylabel(f"{section.tune_floor.split(' ')[0] if section.tune_floor else 'fidelity'}")
+        ax.legend(loc="lower right")
+        ax.set_title(title, loc="left")
+        return Chart(key, title, _svg(fig, salt + "-tune"))
+
+
 def _module_sqnr(value: Any) -> Any:
     return value.get("sqnr_db") if isinstance(value, dict) else value
 
@@ -334,6 +385,7 @@ def group_charts(records: Sequence[RunRecord], samples_by_run: dict[str, dict[st
         energy_bars(records, salt),
         memory_bars(records, salt),
         per_module_error(records, salt),
+        *([c] if (c := sensitivity_chart(records, salt)) is not None else []),
     ]
 
 

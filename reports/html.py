@@ -82,7 +82,8 @@ def render_model(model: rm.ReportModel, comparison: Any = None) -> str:
     from reports.pipelines import COLUMNS
 
     context = {"m": model, "page_title": model.title, "version": _version(), "generated_at": model.generated_at,
-               "rule_sets": rule_sets, "comparison": None, "pipeline_columns": COLUMNS}
+               "rule_sets": rule_sets, "comparison": None, "pipeline_columns": COLUMNS,
+               "fmt_value": rm.fmt_value}
     if comparison is not None:
         context.update(_comparison_context(comparison))
     return _env().get_template("report.html.j2").render(**context)

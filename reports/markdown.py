@@ -69,6 +69,8 @@ def render_model(model: rm.ReportModel) -> str:
             lines.append("")
         if g.profiles is not None:
             lines.extend(_profiles(g.profiles))
+        if g.quant:
+            lines.extend(_quant_lines(g.quant))
     lines += _pipelines(model)
     if model.failed:
         lines.append("## Failed and skipped runs")
@@ -164,6 +166,47 @@ def _profiles(gp: object) -> list[str]:
             lines.extend(f"- {_esc(x)}" for x in d.conversions)
             lines.append("- not at the requested precision: " + (_esc("; ".join(d.off_precision)) or "none"))
             lines.append("")
+    return lines
+
+
+def _quant_lines(q: Any) -> list[str]:
+    """Recipes and int8 compute per quantized run, int8-auto sensitivity, tune results."""
+    lines = ["### Quantization", ""]
+    for row in q.recipes:
+        lines.append(f"- {row.config}: {_esc(row.recipe)}; {row.compute}")
+    if q.recipes:
+        lines.append("")
+    for t in q.auto:
+        took = f", search took {t.seconds:.0f} s" if isinstance(t.seconds, (int, float)) else ""
+        lines.append(f"**int8-auto, {t.config}** (floor {t.floor}{took}): {_esc(t.outcome)}")
+        lines.append("")
+        lines.append("| module | only this module int8 | only this module float | gain if kept float | pass time |")
+        lines.append("|---|---|---|---|---|")
+        for r in t.rows:
+            lines.append(f"| {_esc(r['module'])} | {rm.fmt_value(r.get('only_quantized'), '')} | "
+                         f"{rm.fmt_value(r.get('only_float'), '')} | {rm.fmt_value(r.get('gain_if_float'), '')} | "
+                         f"{rm.fmt_value(r.get('seconds'), 's')} |")
+        lines.append("")
+        lines.append("Suite snippet:")
+        lines.append("")
+        lines.append("```yaml")
+        lines.append(t.snippet)
+        lines.append("```")
+        lines.append("")
+    if q.tune:
+        lines.append(f"**Recipe search** (floor {q.tune_floor}): {_esc(q.headline or '')}")
+        lines.append("")
+        lines.append("| recipe | p50 | fidelity | size | Pareto front | |")
+        lines.append("|---|---|---|---|---|---|")
+        for t in q.tune:
+            if t.status != "ok":
+                lines.append(f"| {_esc(t.config)} | {t.status}: {_esc(t.reason or '')} | | | | |")
+                continue
+            mark = "**fastest meeting the floor**" if t.fastest_meeting_floor else ""
+            lines.append(f"| {_esc(t.config)}: {_esc(t.recipe)} | {rm.fmt_value(t.p50_ms, 'ms')} | "
+                         f"{rm.fmt_value(t.figure, '')} | {rm.fmt_value(t.artifact_bytes, 'B')} | "
+                         f"{'yes' if t.on_front else ''} | {mark} |")
+        lines.append("")
     return lines
 
 

@@ -89,6 +89,8 @@ class Group:
     na_notes: list[str] = field(default_factory=list)
     # Per-operator profiles of the group's runs (reports.profile.GroupProfiles), None when none was profiled.
     profiles: Any = None
+    # Recipes, int8 compute counts, int8-auto plans and tune results of the quantized runs.
+    quant: Any = None
 
     @property
     def anchor(self) -> str:
@@ -382,6 +384,11 @@ def build(
         rows.sort(key=lambda row: (row.status != "ok", row.backend, _precision_order(row.precision)))
         columns, unavailable = _columns(rows)
         group = Group(device, model, columns, rows, recommendation, recs, unavailable=unavailable)
+        from reports import quant
+
+        # tune runs share (backend, precision) and differ by recipe: all of them, not the newest per config
+        group.quant = quant.build(recs, [r for r in records if r.device.get("name", "?") == device
+                                         and r.model.get("name", "?") == model])
         for row in rows:
             for col in columns:
                 c = row.cells.get(col.key)
@@ -398,6 +405,8 @@ def build(
             group.charts = ch.group_charts(recs, samples_by_run, group.anchor)
             if group.profiles is not None:
                 group.profiles.chart = ch.module_shares(group.profiles.configs, group.anchor)
+            if group.quant is not None and group.quant.tune:
+                group.charts.append(ch.tune_front(group.quant, group.anchor))
         groups.append(group)
     failed = [
         {"run_id": r.run_id, "model": r.model.get("name", "?"), "backend": r.backend.get("name", "?"),
@@ -429,7 +438,7 @@ def build(
     )
 
 
-_PRECISIONS = ["fp32", "fp16", "bf16", "int8", "int8-dynamic", "int8-mixed"]
+_PRECISIONS = ["fp32", "fp16", "bf16", "int8", "int8-dynamic", "int8-mixed", "int8-auto"]
 
 
 def _precision_order(p: str) -> tuple[int, str]:

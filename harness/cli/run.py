@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="PATH", help="a model file (.onnx, .tflite, OpenVINO .xml) instead of a suite")
     p.add_argument("--backend", action="append", metavar="NAME", help="backend to use (repeatable)")
     p.add_argument("--precision", action="append", metavar="NAME",
-                   help="fp32, fp16, bf16, int8, int8-dynamic, int8-mixed (repeatable); each run records "
+                   help="fp32, fp16, bf16, int8, int8-dynamic, int8-mixed, int8-auto (repeatable); each run records "
                    "executed_precision, what the runtime actually computed in")
     p.add_argument("--device", metavar="NAME", default=None, help="device profile (default: host)")
     p.add_argument("--calib", metavar="DIR", help="calibration samples: a folder of .npy/.npz files")

@@ -18,7 +18,7 @@ onnx = pytest.importorskip("onnx", reason="onnx is not installed")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from backends._onnx_variants import prepare_onnx_variant  # noqa: E402
-from backends.base import BackendError, ModelSource, Variant  # noqa: E402
+from backends.base import BackendError, ModelSource, UnsupportedVariant, Variant  # noqa: E402
 from harness import zoo  # noqa: E402
 
 CALIB_N = 4
@@ -91,7 +91,12 @@ def test_int8_artifacts_are_at_most_30_percent_of_fp32(zoo_variants, name):
     for p in ("int8", "int8-dynamic"):
         art = zoo_variants[name][p][0]
         assert art.bytes == art.path.stat().st_size
-        assert art.bytes <= 0.30 * src_bytes, f"{name} {p}: {art.bytes} bytes vs fp32 {src_bytes}"
+        # dynamic int8 quantizes GEMM-like ops only (ConvInteger is slower than float Conv): the
+        # convolutions' float weights stay, so its file is larger than the static one's
+        bound = 0.30 if p == "int8" else 0.50
+        assert art.bytes <= bound * src_bytes, f"{name} {p}: {art.bytes} bytes vs fp32 {src_bytes}"
+        counts = art.metadata["compute_nodes"]
+        assert 0 < counts["quantized"] <= counts["total"]
         assert art.metadata["size_ratio_vs_fp32"] == pytest.approx(art.bytes / src_bytes, abs=1e-3)
     # int8-mixed keeps some weights in float: larger than int8, still well under fp32
     mixed, int8 = zoo_variants[name]["int8-mixed"][0], zoo_variants[name]["int8"][0]
@@ -141,6 +146,11 @@ def _weight_nodes(model) -> dict[str, str]:
     return out
 
 
+def _origin(kinds: dict[str, str]) -> dict[str, str]:
+    """Node names as in the source: ORT's pre-processing names a fused node '<original>/MatMulAddFusion'."""
+    return {n.removesuffix("/MatMulAddFusion"): k for n, k in kinds.items()}
+
+
 @pytest.mark.slow
 def test_int8_mixed_keeps_exactly_the_named_nodes_in_float(zoo_variants):
     source = onnx.load(str(zoo_variants["foley"]["source"].path))
@@ -150,13 +160,13 @@ def test_int8_mixed_keeps_exactly_the_named_nodes_in_float(zoo_variants):
     assert expected_float  # the upsampler has convolutions with weights
 
     mixed = onnx.load(str(zoo_variants["foley"]["int8-mixed"][0].path))
-    kinds = _weight_nodes(mixed)
+    kinds = _origin(_weight_nodes(mixed))
     assert {n for n, k in kinds.items() if k == "float"} == expected_float
     assert {n for n, k in kinds.items() if k == "int8"} == weighted - expected_float
     kept = zoo_variants["foley"]["int8-mixed"][0].metadata["nodes_kept_float"]
     assert set(kept) == {n.name for n in source.graph.node if n.name.startswith("upsampler/")}
 
-    full = _weight_nodes(onnx.load(str(zoo_variants["foley"]["int8"][0].path)))
+    full = _origin(_weight_nodes(onnx.load(str(zoo_variants["foley"]["int8"][0].path))))
     assert set(full) == weighted and set(full.values()) == {"int8"}
 
 
@@ -234,7 +244,7 @@ def test_cache_hit_reuses_and_changed_settings_rebuild(tmp_path):
     assert again.metadata["cache_hit"] is True
     assert again.path == first.path and again.path.stat().st_mtime_ns == mtime
 
-    per_channel = prepare_onnx_variant(src, Variant("int8", {"per_channel": True}), small_calib(), cache)
+    per_channel = prepare_onnx_variant(src, Variant("int8", {"per_channel": False}), small_calib(), cache)
     assert per_channel.metadata["cache_hit"] is False and per_channel.path != first.path
     other_data = prepare_onnx_variant(src, Variant("int8"), small_calib(seed=1), cache)
     assert other_data.metadata["cache_hit"] is False and other_data.path not in (first.path, per_channel.path)
@@ -261,17 +271,21 @@ def test_static_settings_are_honoured(tmp_path):
         assert sqnr_db(ref[0]["y"], out[0]["y"]) > 10
     rr = prepare_onnx_variant(src, Variant("int8-dynamic", {"reduce_range": True, "weight_type": "uint8"}),
                               None, tmp_path / "c")
-    assert rr.metadata["settings"] == {"per_channel": False, "reduce_range": True, "weight_type": "QUInt8"}
+    assert rr.metadata["settings"] == {"per_channel": False, "reduce_range": True, "weight_type": "QUInt8",
+                                       "preprocess": True, "op_types": "auto"}
+    assert rr.metadata["recipe"]["reduce_range"] is True and rr.metadata["recipe"]["op_types"] == ["MatMul"]
 
 
 def test_int8_mixed_by_op_type_and_module(tmp_path):
     src = small_model(tmp_path / "small.onnx")
-    by_op = prepare_onnx_variant(src, Variant("int8-mixed", {"keep_float": ["MatMul"]}), small_calib(), tmp_path / "c")
-    kinds = _weight_nodes(onnx.load(str(by_op.path)))
-    assert set(kinds.values()) == {"float"}
+    # every compute node kept in float: not an int8 result, a skipped run with the reason
+    with pytest.raises(UnsupportedVariant, match=r"runs 0 of 5 compute nodes quantized"):
+        prepare_onnx_variant(src, Variant("int8-mixed", {"keep_float": ["MatMul"]}), small_calib(), tmp_path / "c")
+    with pytest.raises(UnsupportedVariant, match=r"runs 0 of"):  # and again from the cache
+        prepare_onnx_variant(src, Variant("int8-mixed", {"keep_float": ["MatMul"]}), small_calib(), tmp_path / "c")
     by_module = prepare_onnx_variant(src, Variant("int8-mixed", {"keep_float": ["head"]}), small_calib(),
                                      tmp_path / "c")
-    kinds = _weight_nodes(onnx.load(str(by_module.path)))
+    kinds = _origin(_weight_nodes(onnx.load(str(by_module.path))))
     assert kinds == {"enc/q/MatMul": "int8", "enc/k/MatMul": "int8", "head/MatMul": "float"}
     assert by_module.metadata["nodes_kept_float"] == ["head/MatMul", "head/Add"]
 

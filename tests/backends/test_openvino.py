@@ -120,10 +120,15 @@ def test_int8_qdq_and_nncf_stay_close_to_fp32(tmp_path):
     pytest.importorskip("nncf")
     calibration = feeds(16, seed=0)
     evaluation = feeds(4, seed=11)
-    qdq = _run(Variant("int8"), tmp_path, calibration=calibration)
-    nncf = _run(Variant("int8", {"method": "nncf"}), tmp_path, calibration=calibration)
+    qdq = _run(Variant("int8", {"method": "qdq"}), tmp_path, calibration=calibration)
+    nncf = _run(Variant("int8"), tmp_path, calibration=calibration)  # OpenVINO's own recipe is the default
     assert qdq._artifact.metadata["method"] == "qdq" and "onnx_variant" in qdq._artifact.metadata
     assert nncf._artifact.metadata["method"] == "nncf"
+    recipe = nncf._artifact.metadata["recipe"]
+    assert recipe["tool"] == "nncf.quantize" and recipe["model_type"] == "none" and recipe["preset"] == "performance"
+    for backend in (qdq, nncf):  # both convolutions run int8 in the CPU plugin's execution graph
+        counts = backend._artifact.metadata["compute_nodes"]
+        assert counts["quantized"] >= 1 and counts["total"] >= counts["quantized"]
     for feed in evaluation:
         want = ort_outputs(conv_source().path, feed)["y"]
         for backend in (qdq, nncf):

@@ -181,7 +181,10 @@ def test_builder_plan_per_precision():
     assert builder_plan("fp32", TrtSettings(), orin)["flags"] == []
     fp16 = builder_plan("fp16", TrtSettings(), orin)
     assert fp16["flags"] == ["FP16"] and fp16["int8_calibrator"] is None and fp16["network_source"] == "float"
-    implicit = builder_plan("int8", parse_settings({}), orin)
+    default = builder_plan("int8", parse_settings({}), orin)  # explicit (symmetric QDQ) is the default
+    assert (default["int8_mode"], default["int8_calibrator"], default["network_source"]) == (
+        "explicit", None, "qdq")
+    implicit = builder_plan("int8", parse_settings({"int8_mode": "implicit"}), orin)
     assert implicit["flags"] == ["INT8"]
     assert (implicit["int8_mode"], implicit["int8_calibrator"], implicit["network_source"]) == (
         "implicit", "entropy2", "float")
@@ -490,7 +493,8 @@ def test_prepare_writes_a_cached_plan(tiny_onnx, tmp_path):
 def test_prepare_implicit_int8_stores_the_calibration_set(tiny_onnx, tmp_path):
     rng = np.random.default_rng(0)
     calib = [{"x": rng.standard_normal((1, 16)).astype(np.float32)} for _ in range(3)]
-    artifact = TensorRTBackend().prepare(ModelSource.from_path(tiny_onnx), Variant("int8"), iter(calib), tmp_path)
+    implicit = Variant("int8", {"int8_mode": "implicit"})
+    artifact = TensorRTBackend().prepare(ModelSource.from_path(tiny_onnx), implicit, iter(calib), tmp_path)
     record = json.loads((artifact.path / "plan.json").read_text())
     assert record["calibration_samples"] == 3 and artifact.metadata["int8_mode"] == "implicit"
     stored = list(_load_samples(artifact.path / "calibration"))
@@ -498,7 +502,7 @@ def test_prepare_implicit_int8_stores_the_calibration_set(tiny_onnx, tmp_path):
     # what load() would feed TensorRT: the stored samples, batched at the network's input shape
     assert len(drain(CalibrationBatcher(stored, {"x": (1, 16)}))) == 3
     other = [{"x": c["x"] + 1} for c in calib]
-    assert TensorRTBackend().prepare(ModelSource.from_path(tiny_onnx), Variant("int8"), other,
+    assert TensorRTBackend().prepare(ModelSource.from_path(tiny_onnx), implicit, other,
                                      tmp_path).path != artifact.path
 
 
@@ -532,11 +536,21 @@ def test_prepare_needs_a_range_for_dynamic_dims(tmp_path):
 
 
 def test_explicit_int8_checks_the_qdq_model_from_onnxruntime(tiny_onnx, tmp_path):
-    # The real QDQ quantizer (backends/_onnx_variants.py) quantizes activations asymmetrically;
-    # TensorRT needs zero points of 0, so the adapter refuses with what to do instead.
+    # By default the adapter asks the real QDQ quantizer (backends/_onnx_variants.py) for symmetric
+    # int8, which TensorRT builds; asked for asymmetric activations, it refuses with what to do instead.
     calib = [{"x": np.random.default_rng(i).standard_normal((1, 16)).astype(np.float32)} for i in range(4)]
-    variant = Variant("int8", {"int8_mode": "explicit", "workspace_bytes": 1 << 26, "calibrate_method": "MinMax"})
-    with pytest.raises(BackendError, match="zero point") as err:
+    artifact = TensorRTBackend().prepare(ModelSource.from_path(tiny_onnx), Variant("int8"), calib, tmp_path)
+    record = json.loads((artifact.path / "plan.json").read_text())
+    import onnx
+    from onnx import numpy_helper
+
+    qdq = onnx.load(record["network_onnx"])
+    zero_points = [numpy_helper.to_array(i) for i in qdq.graph.initializer if i.name.endswith("_zero_point")]
+    assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
+    assert artifact.metadata["recipe"]["symmetric"] is True and artifact.metadata["compute_nodes"]["quantized"] >= 1
+    variant = Variant("int8", {"int8_mode": "explicit", "workspace_bytes": 1 << 26, "symmetric": False,
+                               "activation_type": "QUInt8"})
+    with pytest.raises(BackendError, match="are uint8; TensorRT's Q/DQ are int8") as err:
         TensorRTBackend().prepare(ModelSource.from_path(tiny_onnx), variant, calib, tmp_path)
     assert "int8_mode: implicit" in str(err.value)
 
@@ -635,7 +649,8 @@ def test_fake_implicit_int8_calibrates_once_then_reuses_the_cache(fake_trt, tiny
     fake, cuda = fake_trt
     calib = [{"x": np.random.default_rng(i).standard_normal((1, 16)).astype(np.float32)} for i in range(5)]
     artifact = TensorRTBackend().prepare(ModelSource.from_path(tiny_onnx),
-                                         Variant("int8", {"timing_cache": True}), calib, tmp_path)
+                                         Variant("int8", {"timing_cache": True, "int8_mode": "implicit"}), calib,
+                                         tmp_path)
     backend = TensorRTBackend()
     backend.load(artifact)
     assert fake.state().calibration_batches == 5 and fake.state().builds[0]["flags"] == ["INT8"]

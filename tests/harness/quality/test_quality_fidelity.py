@@ -195,3 +195,46 @@ def test_data_range_rule():
     assert F.data_range_for([np.array([0.0, 200.0])])[0] == 255.0
     value, rule = F.data_range_for([np.array([-3.0, 5.0])])
     assert value == 8.0 and "observed" in rule
+
+
+# -- class scores: top-1 / top-5 agreement ---------------------------------------------------------
+
+
+def test_logits_agreement_where_sqnr_is_harsh():
+    rng = np.random.default_rng(0)
+    # a per-timestep recognizer output [N, T, C]: 40 timesteps, 500 classes, one clear winner each
+    ref = rng.standard_normal((1, 40, 500)).astype(np.float32)
+    ref[0, np.arange(40), rng.integers(0, 500, 40)] += 6.0
+    noisy = ref + rng.standard_normal(ref.shape).astype(np.float32) * 0.5
+    flipped = noisy.copy()
+    flipped[0, :4] = -flipped[0, :4]  # 4 of 40 timesteps lose their winner
+    from harness.quality.fidelity import score_outputs
+
+    scores = score_outputs({"ctc": [ref]}, {"ctc": [flipped]}, {"ctc": "logits"})
+    out = scores["per_output"]["ctc"]
+    assert out["top1_agreement"] == pytest.approx(36 / 40) and out["n_positions"] == 40
+    assert scores["top1_agreement"] == out["top1_agreement"]
+    assert scores["sqnr_db"] < 10  # the same output scored by SQNR looks broken
+    clean = score_outputs({"ctc": [ref]}, {"ctc": [noisy]}, {"ctc": "logits"})
+    assert clean["top1_agreement"] == 1.0 and clean["top5_agreement"] == 1.0
+
+
+def test_class_map_uses_axis_one_and_topk_counts_near_misses():
+    from harness.quality.fidelity import score_outputs, topk_agreement
+
+    ref = np.zeros((1, 3, 2, 2), np.float32)
+    ref[0, 2] = 1.0  # class 2 everywhere
+    cand = ref.copy()
+    cand[0, 0, 0, 0] = 2.0  # one pixel now says class 0
+    scores = score_outputs({"seg": [ref]}, {"seg": [cand]}, {"seg": "class_map"})
+    assert scores["per_output"]["seg"]["top1_agreement"] == pytest.approx(3 / 4)
+    assert scores["per_output"]["seg"]["top5_agreement"] == 1.0  # class 2 is still in its top 3
+    assert topk_agreement(np.array([[0.0, 1.0, 2.0]]), np.array([[2.0, 1.0, 0.0]]), k=1) == 0.0
+
+
+def test_class_kinds_refuse_outputs_without_classes():
+    from harness.quality import QualityError
+    from harness.quality.fidelity import score_outputs
+
+    with pytest.raises(QualityError, match="at least 2 classes"):
+        score_outputs({"y": [np.ones((4, 1))]}, {"y": [np.ones((4, 1))]}, {"y": "logits"})
