@@ -147,7 +147,8 @@ def _profiles(gp: object) -> list[str]:
         lines.extend(f"- {_esc(n)}" for n in c.notes)
         lines.append("")
     for d in gp.diffs:  # type: ignore[attr-defined]
-        lines.append(f"#### Why {d.label} is slower than {d.base_label}")
+        lines.append(f"#### Why {d.label} is slower than {d.base_label}" if d.slower
+                     else f"#### What changes from {d.base_label} to {d.label}")
         lines.append("")
         lines.append(f"**{_esc(d.explanation)}**")
         lines.append("")

@@ -62,6 +62,7 @@ class DiffView:
     top_slowdown: list[str]
     conversions: list[str]
     off_precision: list[str]
+    slower: bool = False  # the ranking called it slower than fp32 (shown first, as "why slower")
 
 
 @dataclass
@@ -169,16 +170,20 @@ def group_profiles(records: Sequence[RunRecord], verdicts: Iterable[Any]) -> Gro
         return None
     by_id = {r.run_id: r for r in records}
     diffs = []
+    # Every reduced precision against fp32 on its own backend: the "why slower" ones first, then what made the
+    # others faster (or not), so the int8/fp32 difference is explained whichever way it went.
     for v in verdicts:
         r = by_id.get(v.run_id)
-        if r is None or v.rank != rec.NOT_RECOMMENDED or not SLOWER_VERDICT.search(v.reason or ""):
+        if r is None or r.precision == rec.REFERENCE_PRECISION:
             continue
         base = rec.baseline(r, records)
-        if base is None or base.backend.get("name") != r.backend.get("name"):
+        if base is None or base is r or base.backend.get("name") != r.backend.get("name"):
             continue
         view = diff_view(base, r)
         if view is not None:
+            view.slower = v.rank == rec.NOT_RECOMMENDED and bool(SLOWER_VERDICT.search(v.reason or ""))
             diffs.append(view)
+    diffs.sort(key=lambda d: not d.slower)
     return GroupProfiles(configs, diffs)
 
 

@@ -105,6 +105,8 @@ def tune(plan_for: Callable[[str, dict[str, Any]], Any], backend: str, model: st
         key = recipe_key(plan, label)
         record = existing(key)
         if record is not None:
+            # A stored try keeps its figures, but is judged against this search's floor, not the one it ran under.
+            record.extra["tune"] = {**record.extra.get("tune", {}), **tune_info, "key": key, "label": label}
             done[label] = record
             log(f"{backend} · {label}: reused run {record.run_id} ({record.status})")
         else:

@@ -34,7 +34,7 @@ def test_slower_verdict_gets_the_diff_and_its_explanation():
     assert gp is not None and [c.label for c in gp.configs] == ["onnxruntime · fp32", "onnxruntime · int8"]
     assert len(gp.diffs) == 1
     d = gp.diffs[0]
-    assert d.label == "int8 on onnxruntime" and d.base_label == "fp32 on onnxruntime"
+    assert d.label == "int8 on onnxruntime" and d.base_label == "fp32 on onnxruntime" and d.slower
     assert re.match(r"int8 on onnxruntime is 1\.\d\d× slower: 20 \w+Linear/\w+Linear nodes take 50% of the time; "
                     r"1 attention MatMul nodes \(dec\) ran in fp32; most of the added time is in dec", d.explanation)
 
@@ -55,6 +55,19 @@ def test_html_has_the_stacked_bar_and_the_diff(tmp_path):
     assert "<svg" in text.split('class="profiles"', 1)[1]
     assert "Why int8 on onnxruntime is slower than fp32 on onnxruntime" in text
     assert "nodes take 50% of the time" in text
+
+
+def test_a_faster_int8_is_explained_too(tmp_path):
+    fp32 = make_record(backend="onnxruntime", precision="fp32", p50_ms=17.0, sqnr_db=None)
+    int8 = make_record(backend="onnxruntime", precision="int8", p50_ms=10.0, sqnr_db=35.0)
+    fp32.profile = normalise(raw_fp32(), model_nodes=NODES, requested_precision="fp32", pass_overhead_pct=4.0)
+    int8.profile = normalise(raw_int8(), model_nodes=NODES, requested_precision="int8", overhead_reason="test")
+    records = [fp32, int8]
+    gp = build(records, charts=False).groups[0].profiles
+    assert gp is not None and len(gp.diffs) == 1 and not gp.diffs[0].slower
+    text = markdown.render(records)
+    assert "#### What changes from fp32 on onnxruntime to int8 on onnxruntime" in text
+    assert "Why int8 on onnxruntime is slower" not in text
 
 
 def test_records_without_a_profile_render_as_before(tmp_path):

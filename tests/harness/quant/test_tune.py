@@ -38,6 +38,11 @@ def test_tune_stores_each_recipe_marks_the_pick_and_resumes(tmp_path):
     again = json.loads(edgebench(*args, out=out, check=True).stdout)[0]
     assert again["reused_runs"] == 3
     assert len(json.loads(edgebench("list", "--json", out=out, check=True).stdout)) == 3  # nothing ran again
+    # a resumed search judges the stored tries against its own floor, not the one they first ran under
+    strict_args = [a if a != "sqnr_db >= 0" else "sqnr_db >= 1000" for a in args]
+    strict = json.loads(edgebench(*strict_args, out=out, check=True).stdout)[0]
+    assert strict["reused_runs"] == 3
+    assert not any(r["fastest_meeting_floor"] for r in strict["recipes"])
 
 
 def test_a_rejected_recipe_is_a_failed_run_and_the_search_goes_on(tmp_path):
