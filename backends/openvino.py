@@ -60,6 +60,10 @@ caller times the call and divides. ``infer_many(feeds, n, collect=True)`` return
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -82,6 +86,7 @@ from backends.base import (
     UnsupportedVariant,
     Variant,
     artifact_bytes,
+    atomic_path,
     plain_loop,
 )
 
@@ -367,9 +372,13 @@ class OpenVINOBackend(Backend):
             chosen = _ov_recipe.recipe(variant.settings, {op.get_type_name() for op in fp32.get_ops()})
         except ValueError as exc:
             raise BackendError(f"openvino {variant.precision} (method nncf): {exc}") from exc
-        xml = self._cache_path(model, Variant(variant.precision, {**variant.settings,
-                                                                 "_calibration": _samples_digest(samples)}), cache_dir)
-        if not xml.exists():
+        xml = self._cache_path(model, Variant(variant.precision, {
+            **variant.settings, "_calibration": _samples_digest(samples), "_recipe": _ov_recipe.RECIPE_VERSION}),
+            cache_dir)
+        found = xml.with_suffix(".recipe.json")
+        if xml.exists() and found.is_file():
+            chosen = {**chosen, **self._read_json(found)}
+        else:
             names = [p.get_any_name() for p in fp32.inputs]
             missing = [n for n in names if n not in samples[0]]
             if missing:
@@ -377,13 +386,19 @@ class OpenVINOBackend(Backend):
             dtypes = {p.get_any_name(): _ov_dtype(p.get_element_type()) for p in fp32.inputs}
             dataset = nncf.Dataset(samples, lambda f: {n: np.asarray(f[n]).astype(
                 dtypes[n] if dtypes[n] in np.sctypeDict else np.float32, copy=False) for n in names})
-            try:
-                quantized = nncf.quantize(fp32, dataset, **_ov_recipe.quantize_kwargs(chosen, len(samples)))
-            except Exception as exc:
-                raise BackendError(f"nncf.quantize failed on {model.path.name} with {chosen}: "
-                                   f"{str(exc)[:600]}") from exc
+            quantized = self._quantize(nncf, fp32, dataset, chosen, len(samples), model.path.name)
+            if chosen["kernel_check"]:
+                slow = self._layers_without_int8_kernel(quantized, fp32)
+                if slow:
+                    chosen["no_int8_kernel"] = sorted(slow)
+                    chosen["basis"]["no_int8_kernel"] = (
+                        f"kept in float: {', '.join(sorted(set(slow.values())))} would run int8 on a float kernel in "
+                        "the CPU plugin (slower than float)")
+                    quantized = self._quantize(nncf, fp32, dataset, chosen, len(samples), model.path.name)
             xml.parent.mkdir(parents=True, exist_ok=True)
             ov.save_model(quantized, str(xml), compress_to_fp16=False)
+            with atomic_path(found) as tmp:
+                tmp.write_text(json.dumps({k: chosen[k] for k in ("no_int8_kernel", "basis") if k in chosen}))
         chosen["calibration_samples"] = len(samples)
         if len(samples) < 16:
             chosen["warnings"] = [f"only {len(samples)} calibration samples: NNCF's statistics are noisy below a "
@@ -394,10 +409,47 @@ class OpenVINOBackend(Backend):
                      {**meta, "format": "ir", "method": "nncf", "io_names": io_names, "recipe": chosen}),
             _ov_recipe.model_compute_names(fp32))
 
+    @staticmethod
+    def _quantize(nncf: Any, fp32: Any, dataset: Any, chosen: dict[str, Any], n_samples: int, name: str) -> Any:
+        from backends import _ov_recipe
+
+        # NNCF logs each step at INFO and draws progress bars on stdout: kept out of the run's output.
+        nncf.set_log_level(logging.WARNING)
+        chatter = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(chatter):
+                return nncf.quantize(fp32, dataset, **_ov_recipe.quantize_kwargs(chosen, n_samples))
+        except Exception as exc:
+            raise BackendError(f"nncf.quantize failed on {name} with {chosen}: {str(exc)[:600]}"
+                               f"{'; it printed: ' + chatter.getvalue()[-400:] if chatter.getvalue() else ''}") from exc
+
+    @staticmethod
+    def _layers_without_int8_kernel(quantized: Any, fp32: Any) -> dict[str, str]:
+        import openvino as ov
+
+        from backends import _ov_recipe
+
+        core = ov.Core()
+        if "CPU" not in core.available_devices:
+            return {}
+        try:
+            compiled = core.compile_model(quantized, "CPU", {"INFERENCE_NUM_THREADS": 1,
+                                                             "INFERENCE_PRECISION_HINT": "f32"})
+        except Exception:  # the run's own load reports a compile error in full
+            return {}
+        return _ov_recipe.layers_without_int8_kernel(compiled, fp32)
+
+    @staticmethod
+    def _read_json(path: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
     def _with_compute_count(self, artifact: Artifact, source_names: list[str]) -> Artifact:
         """Compile once on the CPU and count the compute layers that run int8 (cached beside the IR); an
         int8 artifact with none is a skipped run: its figures would be fp32's."""
-        import json
 
         import openvino as ov
 

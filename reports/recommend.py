@@ -313,7 +313,11 @@ def rank_group(records: list[RunRecord], sqnr_floor_db: float) -> list[Verdict]:
             bv.reason += f"; as fast as {others} within the noise, with less memory"
         for r in candidates:
             v = next(v for v in verdicts if v.run_id == r.run_id)
-            if v.rank == FEASIBLE and not v.caveats:
+            if v.rank == FEASIBLE and not v.caveats and r in tied:
+                # faster or not, its speed is within the noise of the pick: memory decided
+                v.reason += (f"; {fmt.speedup(p50(best), p50(r))} than the recommended {bv.label}, within the noise, "
+                             "and the recommended one uses less memory")
+            elif v.rank == FEASIBLE and not v.caveats:
                 v.reason += f"; passes every rule but {fmt.speedup(p50(best), p50(r))} than the recommended {bv.label}"
     for v in verdicts:
         if v.rank == FEASIBLE and v.caveats:

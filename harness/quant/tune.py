@@ -32,14 +32,18 @@ RECIPES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         ("qoperator-per-channel", "int8", {"format": "QOperator"}),
         ("dynamic-gemm", "int8-dynamic", {}),
         ("dynamic-gemm-per-channel", "int8-dynamic", {"per_channel": True}),
+        ("int8-auto", "int8-auto", {}),  # the default recipe with the fewest modules in float meeting the floor
     ],
     "openvino": [
-        ("nncf", "int8", {"method": "nncf"}),  # NNCF's defaults for the model type
-        ("nncf-performance", "int8", {"method": "nncf", "preset": "performance"}),
-        ("nncf-mixed", "int8", {"method": "nncf", "preset": "mixed"}),
-        ("nncf-transformer", "int8", {"method": "nncf", "model_type": "transformer"}),
+        # the default: preset performance, transformer scheme when attention is found, layers without an
+        # int8 kernel in float
+        ("nncf", "int8", {"method": "nncf"}),
+        ("nncf-mixed", "int8", {"method": "nncf", "preset": "mixed"}),  # NNCF's own default for transformers
+        ("nncf-no-transformer-scheme", "int8", {"method": "nncf", "model_type": "none"}),
+        ("nncf-full-bias-correction", "int8", {"method": "nncf", "fast_bias_correction": False}),
         ("onnxruntime-qdq", "int8", {"method": "qdq"}),
         ("dynamic", "int8-dynamic", {}),
+        ("int8-auto", "int8-auto", {}),
     ],
     "litert": [
         ("full-integer", "int8", {}),
@@ -101,6 +105,8 @@ def tune(plan_for: Callable[[str, dict[str, Any]], Any], backend: str, model: st
     pending: list[tuple[str, Any, dict[str, Any]]] = []
     order = [("fp32", "fp32", {}), *recipes_for(backend, wanted)]
     for label, precision, settings in order:
+        if precision == "int8-auto" and "floor" not in settings:
+            settings = {**settings, "floor": str(floor)}  # the module search aims at the search's own floor
         plan = plan_for(precision, settings)
         key = recipe_key(plan, label)
         record = existing(key)

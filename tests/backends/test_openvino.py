@@ -126,6 +126,7 @@ def test_int8_qdq_and_nncf_stay_close_to_fp32(tmp_path):
     assert nncf._artifact.metadata["method"] == "nncf"
     recipe = nncf._artifact.metadata["recipe"]
     assert recipe["tool"] == "nncf.quantize" and recipe["model_type"] == "none" and recipe["preset"] == "performance"
+    assert recipe["kernel_check"]
     for backend in (qdq, nncf):  # both convolutions run int8 in the CPU plugin's execution graph
         counts = backend._artifact.metadata["compute_nodes"]
         assert counts["quantized"] >= 1 and counts["total"] >= counts["quantized"]

@@ -133,3 +133,36 @@ def test_graph_compute_counts_subgraph_nodes():
                               [numpy_helper.from_array(np.array(True), "cond")])
     counts = _ort_recipe.graph_compute(_ort_recipe._all_nodes(graph))
     assert counts == {"quantized": 1, "total": 3, "by_op": {"MatMul": 2, "QLinearConv": 1}}
+
+
+def _detector_style_model(path):
+    """What OCR detectors exported from other frameworks look like: opset 11, dynamic H/W, one conv weight from a
+    Constant node and one that is an initializer also listed as a graph input (the quantizer alone fails on
+    these with "Expected ... to be an initializer")."""
+    rng = np.random.default_rng(5)
+    w1 = rng.normal(size=(8, 3, 3, 3)).astype(np.float32)
+    w2 = rng.normal(size=(8, 8, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Constant", [], ["w1"], value=numpy_helper.from_array(w1, "w1v")),
+             helper.make_node("Conv", ["x", "w1"], ["h"], pads=[1, 1, 1, 1], name="conv2d_1"),
+             helper.make_node("Relu", ["h"], ["hr"]),
+             helper.make_node("Conv", ["hr", "conv2d_394.w_0"], ["y"], pads=[1, 1, 1, 1], name="conv2d_394")]
+    graph = helper.make_graph(
+        nodes, "detector",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3, "H", "W"]),
+         helper.make_tensor_value_info("conv2d_394.w_0", onnx.TensorProto.FLOAT, [8, 8, 3, 3])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 8, "H", "W"])],
+        [numpy_helper.from_array(w2, "conv2d_394.w_0")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    onnx.save(model, str(path))
+    return ModelSource.from_path(path)
+
+
+def test_dynamic_int8_runs_on_a_detector_style_conv_model(tmp_path):
+    src = _detector_style_model(tmp_path / "det.onnx")
+    art = prepare_onnx_variant(src, Variant("int8-dynamic"), None, tmp_path / "c")
+    assert art.metadata["recipe"]["preprocess"]["done"]
+    assert art.metadata["compute_nodes"]["quantized"] == 2  # both convs, the Constant-fed one included
+    x = np.random.default_rng(1).normal(size=(1, 3, 40, 56)).astype(np.float32)  # any H/W
+    session = ort.InferenceSession(str(art.path), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"x": x})[0].shape == (1, 8, 40, 56)

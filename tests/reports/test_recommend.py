@@ -102,13 +102,16 @@ def test_not_clearly_faster_than_fp32_is_at_most_feasible():
 
 
 def test_on_a_tie_the_smaller_peak_memory_wins():
-    group, _ = _verdicts([
+    group, v = _verdicts([
         make_record(precision="fp32", p50_ms=10.0, peak_rss_bytes=300_000_000, seed=1),
         # Same noise, 0.2% slower: inside the medians' CIs, so memory decides.
         make_record(backend="openvino", precision="fp32", p50_ms=10.02, peak_rss_bytes=200_000_000, seed=1),
     ])
     assert group.recommended.backend == "openvino"
     assert "within the noise" in group.recommended.reason
+    # the faster one that lost on memory says so, instead of "passes every rule but faster"
+    loser = v[("onnxruntime", "fp32")].reason
+    assert "within the noise, and the recommended one uses less memory" in loser and "passes every rule" not in loser
 
 
 def test_failed_and_skipped_runs_are_not_recommended_with_their_reason():

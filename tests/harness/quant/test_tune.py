@@ -45,6 +45,17 @@ def test_tune_stores_each_recipe_marks_the_pick_and_resumes(tmp_path):
     assert not any(r["fastest_meeting_floor"] for r in strict["recipes"])
 
 
+def test_int8_auto_in_the_search_aims_at_the_search_floor(tmp_path):
+    model = two_module_model(tmp_path / "two.onnx")
+    out = tmp_path / "out"
+    edgebench("tune", str(model), "--backend", "onnxruntime", "--recipe", "int8-auto", "--floor", "sqnr_db >= 3",
+              "--json", *TINY, out=out, check=True)
+    stored = {r["precision"]: r for r in json.loads(edgebench("list", "--json", out=out, check=True).stdout)}
+    auto = stored["int8-auto"]
+    assert auto["status"] == "ok", auto.get("reason")
+    assert auto["extra"]["int8_auto"]["floor"] == "sqnr_db >= 3" and auto["extra"]["tune"]["label"] == "int8-auto"
+
+
 def test_a_rejected_recipe_is_a_failed_run_and_the_search_goes_on(tmp_path):
     model = two_module_model(tmp_path / "two.onnx")
     args = ["tune", str(model), "--backend", "onnxruntime", "--recipe", "qdq-per-channel-percentile", "--recipe",
