@@ -136,9 +136,47 @@ class PipeListener:
 
 def single_phases(plan: RunPlan, cache_dir: Path, listener: PipeListener, window_s: float,
                   passes: Sequence[tuple[str, Pass]]) -> Phases:
-    """The phases of a single-model run, with its backend instance (the default ``make_phases``)."""
+    """The phases of a single-model run, with its backend instance (the default ``make_phases``); its
+    prepare step runs in a process of its own first (``prepare_in_own_process``)."""
     backend = plan.backend_class()(plan.backend_options())
-    return Phases(plan, backend, cache_dir, listener, window_s, passes)
+    return Phases(plan, backend, cache_dir, listener, window_s, passes, prepare_apart=prepare_in_own_process)
+
+
+def prepare_in_own_process(plan: RunPlan, cache_dir: Path) -> dict[str, Any]:
+    """Run ``plan``'s prepare step in a separate Python process (``harness.prepare_worker``: it fills the
+    artifact cache) and wait for it. Returns its prepare seconds, int8-auto search and peak RSS; raises
+    the exception it raised (or a RuntimeError with its type and text when that cannot be unpickled).
+    A plain subprocess, not multiprocessing: the run's own process is daemonic and may not have children
+    of that kind. The worker dies with this process."""
+    import pickle
+    import subprocess
+
+    read_fd, write_fd = os.pipe()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # --plugin modules too
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.prepare_worker", str(write_fd)],
+                                stdin=subprocess.PIPE, pass_fds=(write_fd,), env=env)
+    finally:
+        os.close(write_fd)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(pickle.dumps((plan, str(cache_dir), os.getpid())))
+        proc.stdin.close()
+        with os.fdopen(read_fd, "rb") as answer:
+            data = answer.read()
+        proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    try:
+        kind, payload = pickle.loads(data)
+    except Exception:
+        raise RuntimeError(f"the preparation process ended without an answer (exit code {proc.returncode}: a "
+                           "crash in the converter or quantizer?)") from None
+    if kind == "error":
+        raise payload
+    return payload
 
 
 def child_main(conn: Any, plan: Any, cache_dir: str, window_s: float, parent_pid: int,

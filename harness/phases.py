@@ -102,14 +102,24 @@ class PhaseResult:
     backend_version: str | None = None
     run_info: dict[str, Any] = field(default_factory=dict)
     executed_precision: dict[str, Any] | None = None  # what the runtime computed in, read back after the runs
+    # when conversion/quantization ran in a process of its own: its seconds and peak RSS (ru_maxrss_bytes)
+    prepared_apart: dict[str, Any] | None = None
+
+
+#: Runs a plan's prepare step in a process of its own (so what conversion and quantization leave in memory
+#: never counts as the run's) and returns {"prepare_s", "int8_auto", "ru_maxrss_bytes"}; raises what the
+#: preparation raised. The process launcher passes ``launchers.prepare_in_own_process``.
+PrepareApart = Callable[[RunPlan, Path], dict[str, Any]]
 
 
 class Phases:
     """The phases of one plan against one backend instance; see the module docstring."""
 
     def __init__(self, plan: RunPlan, backend: Backend, cache_dir: Path, listener: PhaseListener | None = None,
-                 min_window_s: float = 0.0, passes: Sequence[tuple[str, Pass]] = ()) -> None:
+                 min_window_s: float = 0.0, passes: Sequence[tuple[str, Pass]] = (),
+                 prepare_apart: PrepareApart | None = None) -> None:
         self.plan, self.backend, self.cache_dir = plan, backend, Path(cache_dir)
+        self.prepare_apart = prepare_apart
         self.listener: PhaseListener = listener or NullListener()
         self.min_window_s = min_window_s
         self.passes = list(passes)
@@ -139,6 +149,12 @@ class Phases:
     # -- steps ---------------------------------------------------------------------------------
     def prepare(self) -> None:
         self._enter("prepare")
+        apart = None
+        if self.prepare_apart is not None:
+            # The real work (conversion, calibration, quantization, int8-auto's search) in a throwaway
+            # process; below, the same steps only read what it cached, so this process's memory is the
+            # deployment's: heap and libraries left by quantizing would inflate every later figure.
+            apart = self.prepare_apart(self.plan, self.cache_dir)
         variant = self.plan.variant()
         auto = variant.precision == "int8-auto" and not variant.settings.get("prebuilt")
         calibration = None
@@ -156,6 +172,11 @@ class Phases:
         self.artifact = self.backend.prepare(self.source, variant, calibration, self.cache_dir / "artifacts")
         self.result.prepare_s = (time.perf_counter_ns() - t0) / 1e9
         self.result.artifact = self.artifact.to_dict()
+        if apart is not None:
+            self.result.prepared_apart = apart
+            self.result.prepare_s = apart["prepare_s"]  # the conversion's time, not the cache read's
+            if apart.get("int8_auto") is not None:
+                self.result.int8_auto = apart["int8_auto"]  # the search as it ran (timed), not its cache hit
 
     def load(self) -> None:
         from harness.inputs import as_model_dtype, data_specs, evaluation_for, resolve_specs, timing_inputs

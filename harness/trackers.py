@@ -118,6 +118,11 @@ class MemoryTracker(Tracker):
     def stop(self, result: PhaseResult | None) -> Figures:
         ru_maxrss = ru_maxrss_bytes() if self.in_process else (result.ru_maxrss_bytes if result else None)
         memory = memory_summary(self.rss, ru_maxrss, compare_os_peak=not self.in_process)
+        apart = result.prepared_apart if result is not None else None
+        if apart and apart.get("ru_maxrss_bytes"):
+            # conversion/quantization ran in a process of its own: its peak is that process's high-water mark
+            memory["prepare_process_peak_rss_bytes"] = apart["ru_maxrss_bytes"]
+            memory["prepare_peak_rss_bytes"] = max(memory["prepare_peak_rss_bytes"] or 0, apart["ru_maxrss_bytes"])
         if self.in_process:
             overall = memory["peak_rss_bytes"]
             memory["baseline_rss_bytes"] = self.baseline_bytes

@@ -66,6 +66,26 @@ def test_faulty_adapter_becomes_failed_record(tiny_onnx, tmp_path, adapter, expe
     assert record.phase in ("first_inference", "warmup", "steady")
 
 
+def test_what_preparation_leaves_in_memory_is_not_the_runs(tiny_onnx, tmp_path):
+    """Conversion and quantization run in a process of their own before the run's process loads the
+    artifact (a cache read), so a converter that keeps 256 MiB (a fake) does not count as the deployment's."""
+    plan = plan_for(tiny_onnx, backend="tests.harness.faulty_backends:HoardingBackend", evaluation=0)
+    record = run_plan(plan, RunContext(out_dir=tmp_path))
+    assert record.status == "ok", record.reason
+    memory = record.memory
+    mib = 1024 * 1024
+    assert memory["prepare_process_peak_rss_bytes"] > 256 * mib  # the preparation's own high-water mark
+    assert memory["prepare_peak_rss_bytes"] >= memory["prepare_process_peak_rss_bytes"]
+    assert memory["peak_rss_bytes"] < memory["prepare_process_peak_rss_bytes"] - 128 * mib
+
+
+def test_a_crash_while_preparing_is_a_failed_record(tiny_onnx, tmp_path):
+    plan = plan_for(tiny_onnx, backend="tests.harness.faulty_backends:AbortingInPrepareBackend", evaluation=0)
+    record = run_plan(plan, RunContext(out_dir=tmp_path))
+    assert record.status == "failed" and record.phase == "prepare"
+    assert "preparation process ended without an answer" in record.reason
+
+
 def test_hanging_adapter_times_out(tiny_onnx, tmp_path):
     # generous enough for the child to start and import on a loaded 2-core machine, then hang in load
     runner = RunnerSettings(warmup=1, min_iterations=1, min_duration_s=0.0, max_duration_s=1.0, timeout_s=20.0,
