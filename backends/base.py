@@ -392,6 +392,9 @@ class Backend(ABC):
     options_schema: ClassVar[Mapping[str, Option]] = COMMON_OPTIONS
     #: precisions whose ``prepare`` needs calibration data (static post-training quantization)
     calibrated_precisions: ClassVar[tuple[str, ...]] = ("int8", "int8-mixed")
+    #: bumped when the adapter's default quantization recipe changes, so stored ``tune`` tries made under the
+    #: old default are run again instead of reused
+    recipe_version: ClassVar[int] = 1
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})

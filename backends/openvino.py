@@ -23,10 +23,12 @@ compute in bf16 (and some graphs fail to compile on that path). The float layers
 kept in f32 for the same reason.
   int8          ``method: nncf`` (default when nncf is installed): NNCF post-training
                 quantization (``nncf.quantize``) of the fp32 model with the same calibration feeds,
-                OpenVINO's own recipe (backends/_ov_recipe.py): ``preset`` auto|performance|mixed,
-                ``model_type`` auto|transformer|none (auto: transformer when the graph has
-                attention), ``fast_bias_correction`` (true), ``subset_size`` (default: all
-                samples); settings meant for other backends are listed as ``ignored_settings``.
+                OpenVINO's own recipe (backends/_ov_recipe.py): ``preset`` auto|performance|mixed
+                (auto: performance), ``model_type`` auto|transformer|none (auto: transformer when
+                the graph has attention), ``fast_bias_correction`` (true), ``subset_size``
+                (default: all samples), ``kernel_check`` (true: layers the CPU plugin would run
+                int8 on a float kernel are kept in float); settings meant for other backends are
+                listed as ``ignored_settings``.
                 ``method: qdq``: the ONNX Runtime static QDQ model run as is (OpenVINO turns Q/DQ
                 pairs into FakeQuantize and runs int8 kernels).
                 Either way ``metadata.compute_nodes`` counts the compute layers the CPU plugin
@@ -70,6 +72,7 @@ from typing import Any
 
 import numpy as np
 
+from backends import _ov_recipe
 from backends.base import (
     COMMON_OPTIONS,
     Artifact,
@@ -224,6 +227,7 @@ class OpenVINOBackend(Backend):
     source_formats = ("onnx", "openvino", "tflite")
     precisions = ("fp32", "fp16", "bf16", "int8", "int8-dynamic", "int8-mixed")
     options_schema = OPTIONS
+    recipe_version = _ov_recipe.RECIPE_VERSION
 
     @classmethod
     def probe(cls) -> Availability:
@@ -346,21 +350,15 @@ class OpenVINOBackend(Backend):
         artifact = Artifact(xml, "openvino", variant.precision, model.sha256, artifact_bytes(xml),
                             {**meta, "format": "ir", "io_names": _onnx_io_names(model.path)})
         if variant.precision.startswith("int8"):
-            from backends._ov_recipe import model_compute_names
-
-            artifact = self._with_compute_count(artifact, model_compute_names(ov.Core().read_model(str(xml))))
+            source_names = _ov_recipe.model_compute_names(ov.Core().read_model(str(xml)))
+            artifact = self._with_compute_count(artifact, source_names)
         return artifact
 
     def _nncf(self, model: ModelSource, variant: Variant, calibration: Iterable[Feeds] | None, cache_dir: Path,
               meta: dict[str, Any]) -> Artifact:
         import openvino as ov
 
-        from backends import _ov_recipe
 
-        try:
-            import nncf
-        except ImportError as exc:
-            raise UnsupportedVariant(f"int8 method nncf needs nncf ({exc}); pip install nncf") from exc
         if calibration is None:
             raise BackendError("int8 method nncf needs calibration data; none was given: set data.calibration "
                                "in the suite or pass --calib DIR")
@@ -379,6 +377,10 @@ class OpenVINOBackend(Backend):
         if xml.exists() and found.is_file():
             chosen = {**chosen, **self._read_json(found)}
         else:
+            try:  # imported only to quantize: on a cache hit its ~40 MiB would count as the run's memory
+                import nncf
+            except ImportError as exc:
+                raise UnsupportedVariant(f"int8 method nncf needs nncf ({exc}); pip install nncf") from exc
             names = [p.get_any_name() for p in fp32.inputs]
             missing = [n for n in names if n not in samples[0]]
             if missing:
@@ -411,7 +413,6 @@ class OpenVINOBackend(Backend):
 
     @staticmethod
     def _quantize(nncf: Any, fp32: Any, dataset: Any, chosen: dict[str, Any], n_samples: int, name: str) -> Any:
-        from backends import _ov_recipe
 
         # NNCF logs each step at INFO and draws progress bars on stdout: kept out of the run's output.
         nncf.set_log_level(logging.WARNING)
@@ -427,7 +428,6 @@ class OpenVINOBackend(Backend):
     def _layers_without_int8_kernel(quantized: Any, fp32: Any) -> dict[str, str]:
         import openvino as ov
 
-        from backends import _ov_recipe
 
         core = ov.Core()
         if "CPU" not in core.available_devices:
@@ -450,10 +450,8 @@ class OpenVINOBackend(Backend):
     def _with_compute_count(self, artifact: Artifact, source_names: list[str]) -> Artifact:
         """Compile once on the CPU and count the compute layers that run int8 (cached beside the IR); an
         int8 artifact with none is a skipped run: its figures would be fp32's."""
-
         import openvino as ov
 
-        from backends import _ov_recipe
 
         if not artifact.precision.startswith("int8"):
             return artifact

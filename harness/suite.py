@@ -480,6 +480,11 @@ def _check_auto_floors(precisions: list[PrecisionSpec], gates: dict[str, Any], s
                 parse_floor(spec.settings.get("floor"), {str(k): str(v) for k, v in gates.items()})
             except UsageError as exc:
                 raise UsageError(f"{source}: at 'precisions[{i}].floor': {exc}") from None
+            for key in ("refine", "sensitivity"):
+                value = spec.settings.get(key, True)
+                if not isinstance(value, bool):
+                    raise UsageError(f"{source}: at 'precisions[{i}].{key}': expected true or false, found "
+                                     f"{value!r}")
 
 
 def _tune_settings(raw: Any, source: str) -> dict[str, Any]:

@@ -14,7 +14,11 @@ on the evaluation set and scored against the fp32 reference):
 4. greedy: keep modules in float, most harmful first (largest gain from pass 3, then largest loss
    from pass 2), re-measuring after each, until the floor is met (NNCF's accuracy control and Intel
    Neural Compressor's "basic" strategy work this way). The first plan meeting the floor has the
-   fewest modules in float this order finds, so it is also the fastest.
+   fewest modules in float this order finds, so it is also the fastest;
+5. refine (``refine: true``, the default): each module the plan keeps in float is split one level
+   deeper (``upsampler`` → ``upsampler/up0``, ``upsampler/conv_in``, ...); its parts' gains are measured
+   (the rest of the plan unchanged), and the same greedy keeps the fewest parts that still meet the floor.
+   A module is kept whole when all its parts are needed.
 
 A floor no plan meets is said so, with the best plan found. Each pass's time is recorded.
 """
@@ -35,8 +39,10 @@ import numpy as np
 from harness.errors import UsageError
 
 #: settings int8-auto reads; the rest are the backend's int8 recipe settings, passed to every build
-AUTO_KEYS = ("floor", "modules", "module_depth", "budget_s", "sensitivity")
+AUTO_KEYS = ("floor", "modules", "module_depth", "budget_s", "sensitivity", "refine")
 DEFAULT_FLOOR = "sqnr_db >= 25"
+#: bumped when the search's steps change (2: the refine step), so stored results of an older search are not reused
+SEARCH_VERSION = 2
 COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "Einsum", "Attention", "LSTM", "GRU")
 
 
@@ -89,6 +95,25 @@ def parse_floor(value: Any, gates: Mapping[str, str] | None = None) -> Floor:
     return Floor(metric, gate.op, gate.threshold)
 
 
+def submodules_of(model_path: Path, module: str) -> dict[str, list[str]]:
+    """The parts of ``module`` one level deeper (name → keep_float patterns), for the compute nodes under it:
+    ``up/conv/Conv`` → ``up/conv``; a compute node directly under the module is a part of its own."""
+    import onnx
+
+    prefix = module.rstrip("/") + "/"
+    parts: dict[str, list[str]] = {}
+    for node in onnx.load(str(model_path), load_external_data=False).graph.node:
+        if node.op_type not in COMPUTE_OPS or not node.name.startswith(prefix):
+            continue
+        rest = node.name[len(prefix):].split("/")
+        if len(rest) == 1:
+            parts[node.name] = [node.name]
+        else:
+            part = prefix + rest[0]
+            parts[part] = [f"{part}/*"]
+    return parts
+
+
 def modules_of(model_path: Path, mapping: Mapping[str, Sequence[str]] | None = None,
                depth: int | None = None) -> dict[str, list[str]]:
     """Module name → keep_float patterns, for the modules that hold compute nodes."""
@@ -135,6 +160,7 @@ class AutoResult:
     floor: str
     modules: dict[str, list[str]]
     passes: list[Pass] = field(default_factory=list)
+    parts: dict[str, list[str]] = field(default_factory=dict)  # refine's sub-modules → patterns
     keep_float: list[str] | None = None  # the plan: module names kept in float (None: no plan meets the floor)
     met: bool = False
     best: dict[str, Any] | None = None  # the best plan found when none meets the floor
@@ -168,7 +194,8 @@ class AutoResult:
         plan = self.keep_float if self.keep_float is not None else (self.best or {}).get("keep_float")
         if plan is None:
             return "# int8-auto found no plan"
-        patterns = [p for m in plan for p in self.modules.get(m, [m])]
+        known = {**self.modules, **self.parts}
+        patterns = [p for m in plan for p in known.get(m, [m])]
         head = "" if self.met else f"# does not meet {self.floor}: the best plan found\n"
         if not patterns:
             return head + "- int8"
@@ -178,9 +205,13 @@ class AutoResult:
 Evaluate = Callable[[list[str]], Pass]
 
 
+Split = Callable[[str], Mapping[str, list[str]]]
+
+
 def search(evaluate: Evaluate, modules: Mapping[str, list[str]], floor: Floor, budget_s: float | None = None,
-           sensitivity: bool = True) -> AutoResult:
-    """Run the passes (module docstring) with ``evaluate(keep_float_module_names) -> Pass``."""
+           sensitivity: bool = True, split: Split | None = None) -> AutoResult:
+    """Run the passes (module docstring) with ``evaluate(keep_float_names) -> Pass``; ``split(module)`` gives
+    a module's parts for the refine step (None: no refine). ``evaluate`` must know the parts' patterns."""
     started = time.perf_counter()
     result = AutoResult(floor=str(floor), modules=dict(modules))
     names = list(modules)
@@ -210,6 +241,8 @@ def search(evaluate: Evaluate, modules: Mapping[str, list[str]], floor: Floor, b
             run("only_quantized", m, [n for n in names if n != m])
             run("only_float", m, [m])
     _greedy(run, names, full, result, over_budget)
+    if result.met and split is not None:
+        _refine(run, split, result, over_budget)
     _conclude(result, floor, over_budget())
     result.seconds = round(time.perf_counter() - started, 3)
     return result
@@ -239,6 +272,30 @@ def _greedy(run: Callable[[str, str | None, list[str]], Pass], names: list[str],
             return
 
 
+def _refine(run: Callable[[str, str | None, list[str]], Pass], split: Split, result: AutoResult,
+            over_budget: Callable[[], bool]) -> None:
+    """Replace each kept module by the fewest of its parts that still meet the floor (module docstring, 5)."""
+    for module in list(result.keep_float or []):
+        parts = dict(split(module))
+        if len(parts) < 2 or over_budget():
+            continue
+        result.parts.update(parts)
+        rest = [m for m in result.keep_float or [] if m != module]
+        gains = {part: run("refine_only_float", part, [*rest, part]) for part in parts if not over_budget()}
+        if len(gains) < len(parts):
+            return
+        order = sorted(parts, key=lambda part: -(gains[part].figure if gains[part].figure is not None
+                                                   else float("-inf")))
+        keep: list[str] = []
+        for part in order[:-1]:  # all parts in float is the module itself: already met
+            if over_budget():
+                return
+            keep = [*keep, part]
+            if run("refine", part, [*rest, *keep]).met:
+                result.keep_float = [*rest, *keep]
+                break
+
+
 def _conclude(result: AutoResult, floor: Floor, out_of_time: bool) -> None:
     scored = [p for p in result.passes if p.figure is not None and p.status == "ok"]
     if result.met:
@@ -254,7 +311,7 @@ def _conclude(result: AutoResult, floor: Floor, out_of_time: bool) -> None:
 
 
 def _module_names(p: Pass, result: AutoResult) -> list[str]:
-    return [m for m in result.modules if m in p.keep_float]
+    return [m for m in [*result.modules, *result.parts] if m in p.keep_float]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -371,15 +428,26 @@ def resolve_for_plan(plan: Any, source: Any, reference: Any, make_backend: Calla
     specs, _ = resolve_specs(onnx_io_specs(source.path)[0], source.input_shapes)
     evaluation = data.evaluation_set(plan.model.zoo, specs, calib_dir=plan.data.calibration_dir,
                                      n=max(plan.data.evaluation, 2), seed=plan.data.seed)
-    key = cache_key(source.sha256, plan.backend.name, dict(options), base, str(floor), modules,
-                    own.get("sensitivity", True), calibration, evaluation)
+    refine = own.get("refine", True)
+    if not isinstance(refine, bool):
+        raise UsageError(f"int8-auto refine must be true or false; found {refine!r}")
+    key = cache_key(SEARCH_VERSION, source.sha256, plan.backend.name, dict(options), base, str(floor), modules,
+                    own.get("sensitivity", True), refine, calibration, evaluation)
     path = Path(cache_dir) / "int8-auto" / f"{key}.json"
     info = load_cached(path)
     if info is None:
         expected = ref.reference_outputs(reference or source, evaluation, Path(cache_dir) / "reference")
-        evaluator = BackendEvaluator(make_backend, source, base, calibration, evaluation, expected, modules, floor,
+        known = dict(modules)  # the evaluator's patterns: the modules, and the parts refine adds
+        evaluator = BackendEvaluator(make_backend, source, base, calibration, evaluation, expected, known, floor,
                                      Path(cache_dir) / "artifacts")
-        result = search(evaluator, modules, floor, own.get("budget_s"), bool(own.get("sensitivity", True)))
+
+        def split(module: str) -> dict[str, list[str]]:
+            parts = submodules_of(source.path, module) if not own.get("modules") else {}
+            known.update(parts)
+            return parts
+
+        result = search(evaluator, modules, floor, own.get("budget_s"), bool(own.get("sensitivity", True)),
+                        split if refine else None)
         info = result.to_dict()
         store(path, info)
     else:
@@ -387,5 +455,6 @@ def resolve_for_plan(plan: Any, source: Any, reference: Any, make_backend: Calla
     plan_modules = info["keep_float"] if info["met"] else (info.get("best") or {}).get("keep_float")
     if plan_modules is None:
         raise UnsupportedVariant(f"int8-auto: {info.get('note')}")
-    evaluator = BackendEvaluator(make_backend, source, base, calibration, [], [], modules, floor, Path(cache_dir))
+    known = {**modules, **(info.get("parts") or {})}
+    evaluator = BackendEvaluator(make_backend, source, base, calibration, [], [], known, floor, Path(cache_dir))
     return evaluator.variant(plan_modules), info

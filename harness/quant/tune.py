@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import UsageError
+from harness.quant.auto import SEARCH_VERSION
 
 #: (label, precision, settings) per backend: the recipes each runtime's vendor documents, bounded.
 RECIPES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
@@ -84,6 +85,8 @@ def recipes_for(backend: str, wanted: Sequence[str] | None = None) -> list[tuple
 def recipe_key(plan: Any, label: str) -> str:
     blob = json.dumps({"model": plan.model.name, "path": plan.model.path, "zoo": plan.model.zoo,
                        "backend": plan.backend.name, "options": plan.backend.options, "label": label,
+                       "recipe_version": getattr(plan.backend_class(), "recipe_version", None),
+                       "search_version": SEARCH_VERSION if plan.precision.name == "int8-auto" else None,
                        "precision": plan.precision.name, "settings": plan.precision.settings,
                        "runner": dataclasses.asdict(plan.runner), "data": dataclasses.asdict(plan.data)},
                       sort_keys=True, default=str)

@@ -94,3 +94,11 @@ def test_rounds_settings_are_read_and_checked():
     assert parse_suite({"models": [{"path": "a.onnx"}], "runner": {"warmup": 12}}).runner.rewarm_iterations() == 2
     with pytest.raises(UsageError, match=r"runner.rounds.*at least 1 round"):
         parse_suite({"models": [{"path": "a.onnx"}], "runner": {"rounds": 0}})
+
+
+def test_int8_auto_switches_must_be_booleans():
+    from harness.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"precisions\[0\]\.refine': expected true or false, found 'yes'"):
+        parse_suite({"models": [{"zoo": "foley"}], "precisions": [{"name": "int8-auto", "refine": "yes"}]})
+    parse_suite({"models": [{"zoo": "foley"}], "precisions": [{"name": "int8-auto", "refine": False}]})

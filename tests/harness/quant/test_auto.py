@@ -65,6 +65,42 @@ def test_search_keeps_the_most_harmful_module_first_and_stops_at_the_floor():
     assert len(calls) == 1 + 2 * 3 and result.passes[-1].reason == "same plan as an earlier pass"
 
 
+def test_refine_keeps_the_fewest_parts_of_a_kept_module_that_still_meet_the_floor():
+    floor = Floor("sqnr_db", ">=", 25.0)
+    f = {frozenset(): 18.0,
+         frozenset({"dec", "up"}): 27.0, frozenset({"enc", "up"}): 30.0, frozenset({"enc", "dec"}): 19.0,
+         frozenset({"enc"}): 18.2, frozenset({"dec"}): 21.0, frozenset({"up"}): 23.0,
+         # the rest of the plan (dec) in float, plus one part of up
+         frozenset({"dec", "up/a"}): 24.0, frozenset({"dec", "up/b"}): 26.0, frozenset({"dec", "up/c"}): 20.0}
+    evaluate, _ = scripted(f, floor)
+    parts = {"up": {"up/a": ["up/a/*"], "up/b": ["up/b/*"], "up/c": ["up/c/*"]}, "dec": {"dec/x": ["dec/x/*"]}}
+    asked = []
+
+    def split(module):
+        asked.append(module)
+        return parts.get(module, {})
+
+    result = search(evaluate, MODULES, floor, split=split)
+    assert result.met and result.keep_float == ["dec", "up/b"]  # up/b alone wins back enough
+    assert asked == ["up", "dec"]  # dec has one part: kept whole
+    refine = [p for p in result.passes if p.kind.startswith("refine")]
+    assert [p.keep_float for p in refine] == [["dec", "up/a"], ["dec", "up/b"], ["dec", "up/c"], ["dec", "up/b"]]
+    assert refine[-1].reason == "same plan as an earlier pass"  # measured once, reused
+    assert result.suite_snippet() == '- {name: int8-mixed, keep_float: ["dec/*", "up/b/*"]}'
+    assert {r["module"] for r in result.sensitivity()} == {"enc", "dec", "up"}  # the modules' table stays
+
+
+def test_refine_keeps_the_module_whole_when_no_subset_of_parts_is_enough():
+    floor = Floor("sqnr_db", ">=", 25.0)
+    f = {frozenset(): 18.0, frozenset({"dec", "up"}): 27.0, frozenset({"enc", "up"}): 30.0,
+         frozenset({"enc", "dec"}): 19.0, frozenset({"enc"}): 18.2, frozenset({"dec"}): 21.0, frozenset({"up"}): 23.0,
+         frozenset({"dec", "up/a"}): 24.0, frozenset({"dec", "up/b"}): 22.0}
+    evaluate, _ = scripted(f, floor)
+    result = search(evaluate, MODULES, floor, split=lambda m: {"up/a": ["up/a/*"], "up/b": ["up/b/*"]}
+                    if m == "up" else {})
+    assert result.met and result.keep_float == ["up", "dec"]
+
+
 def test_an_unreachable_floor_is_said_with_the_best_plan():
     floor = Floor("sqnr_db", ">=", 60.0)
     f = {frozenset(): 18.0, frozenset({"dec", "up"}): 50.0, frozenset({"enc", "up"}): 30.0,
@@ -118,6 +154,16 @@ def test_modules_are_node_name_prefixes_with_compute(tmp_path):
     assert modules_of(path) == {"enc": ["enc/*"], "head": ["head/*"]}
     assert modules_of(path, {"all": ["*"]}) == {"all": ["*"]}
     assert modules_of(path, depth=2) == {"enc/fc1": ["enc/fc1/*"], "enc/fc2": ["enc/fc2/*"], "head/fc": ["head/fc/*"]}
+
+
+def test_a_modules_parts_are_one_level_deeper(tmp_path):
+    from harness.quant.auto import submodules_of
+
+    path = two_module_model(tmp_path / "two.onnx")
+    assert submodules_of(path, "enc") == {"enc/fc1": ["enc/fc1/*"], "enc/fc2": ["enc/fc2/*"]}
+    assert submodules_of(path, "head") == {"head/fc": ["head/fc/*"]}
+    assert submodules_of(path, "head/fc") == {"head/fc/MatMul": ["head/fc/MatMul"]}  # a node is its own part
+    assert submodules_of(path, "nothing") == {}
 
 
 def _feeds(n: int, seed: int) -> list[dict[str, np.ndarray]]:

@@ -91,3 +91,17 @@ def test_suite_tune_section_is_validated(tmp_path):
 def test_bad_target_is_a_usage_error(tmp_path):
     done = edgebench("tune", str(tmp_path / "nothing.onnx"), out=tmp_path / "out")
     assert done.returncode == 2 and "not a model file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_changed_default_recipe_is_not_reused_from_the_store(monkeypatch):
+    from backends.openvino import OpenVINOBackend
+    from harness.plan import RunPlan
+    from harness.quant.tune import recipe_key
+    from harness.suite import BackendSpec, ModelSpec, PrecisionSpec, RunnerSettings
+
+    plan = RunPlan(ModelSpec(name="foley", zoo="foley"), BackendSpec("openvino"), PrecisionSpec("int8"),
+                   RunnerSettings())
+    before = recipe_key(plan, "nncf")
+    assert recipe_key(plan, "nncf") == before  # stable for the same code and settings
+    monkeypatch.setattr(OpenVINOBackend, "recipe_version", OpenVINOBackend.recipe_version + 1)
+    assert recipe_key(plan, "nncf") != before
