@@ -481,7 +481,7 @@ def _check_auto_floors(precisions: list[PrecisionSpec], gates: dict[str, Any], s
             except UsageError as exc:
                 raise UsageError(f"{source}: at 'precisions[{i}].floor': {exc}") from None
             for key in ("refine", "sensitivity"):
-                value = spec.settings.get(key, True)
+                value = spec.settings.get(key, False)
                 if not isinstance(value, bool):
                     raise UsageError(f"{source}: at 'precisions[{i}].{key}': expected true or false, found "
                                      f"{value!r}")
